@@ -1,0 +1,77 @@
+"""Site families: where the main text, the title and the listing live on each kind of site.
+
+A literal registry. A page's family is chosen by host; when the host is unknown (a mirror, a
+proxy, a test server), the families are tried in order by their markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Family:
+    hosts: tuple[str, ...]            # host suffixes
+    content: tuple[str, ...]          # main-text selectors, first match wins
+    listing: tuple[str, ...] = ()     # list-of-articles selectors
+    title: tuple[str, ...] = ()       # title selectors (a meta selector reads its content)
+    noise: tuple[str, ...] = ()       # removed before text and links are taken
+
+
+FAMILIES: dict[str, Family] = {
+    "mission": Family(
+        hosts=("china-embassy.gov.cn", "china-consulate.gov.cn", "china-embassy.org", "chinaembassy.org", "chinaconsulate.org"),
+        content=("#News_Body_Txt_A", "div.News_Body_Text"),
+        listing=("div.nbox_ul", "div.newsList", "ul.list_con"),
+        title=("#News_Body_Title",),
+        noise=("#News_Body_Time", "div.Top_Index_A", "#pages"),
+    ),
+    "fmprc": Family(
+        hosts=("fmprc.gov.cn", "mfa.gov.cn"),
+        content=("#News_Body_Txt_A", "div.content_text"),
+        listing=("div.rebox_news", "div.newsBd", "div.list1"),
+        title=("#News_Body_Title",),
+    ),
+    "gov.cn": Family(
+        hosts=("www.gov.cn", "english.www.gov.cn", "gov.cn"),
+        content=("#UCAP-CONTENT", ".TRS_UEDITOR", ".pages_content"),
+        listing=(".news_box .list", "div.list", "ul.listTxt"),
+        title=("div.share-title", "h1#ti", "meta[name=ArticleTitle]"),
+        noise=(".shuzi", "#myFlash", ".pages-date", ".pages_print", ".share", ".editor", "table.bd1 + .relevant"),
+    ),
+    "nia": Family(
+        hosts=("nia.gov.cn",),
+        content=("div.content",),
+        listing=("div.list_bd",),
+        title=("meta[name=ArticleTitle]", "div.title"),
+    ),
+    "visaforchina": Family(
+        hosts=("visaforchina.cn",),
+        content=("div.article-content", "div.notice-detail", "div.detail-content", "div.content"),
+        listing=("ul.notice-list", "div.list-content"),
+        title=("h1", "div.article-title"),
+    ),
+}
+
+# Generic fallbacks for pages of no known family.
+GENERIC_CONTENT = ("main", "article", "[role=main]", "#content", "#main", "div.content", "body")
+# Removed on every page before the main text is taken: chrome, widgets and scripts.
+GENERIC_NOISE = (
+    "script", "style", "noscript", "iframe", "template", "svg", "canvas", "button", "select", "input",
+    "textarea", "nav", "footer", "header", "aside", "form",
+)
+# Class or id fragments that mark chrome: share bars, print/font widgets, related lists, footers.
+NOISE_CLASS_WORDS = (
+    "share", "bdshare", "jiathis", "print", "fontsize", "font-size", "zoom", "related", "relate", "xgwz",
+    "xglj", "footer", "copyright", "breadcrumb", "crumb", "qrcode", "erweima", "weixin", "counter",
+    "visit", "pageview", "sidebar", "topbar", "top-bar", "toolbar", "prev-next", "prevnext", "fanye",
+)
+
+
+def family_for_host(host: str) -> str | None:
+    """The family whose host suffix matches `host`, if any."""
+    host = host.lower()
+    for name, family in FAMILIES.items():
+        if any(host == h or host.endswith("." + h) for h in family.hosts):
+            return name
+    return None

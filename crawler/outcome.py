@@ -1,0 +1,43 @@
+"""Classify a fetch attempt: ok, not_modified, blocked, maintenance or error, with a reason.
+
+Only `ok` may produce a snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+
+OUTCOMES = ("ok", "not_modified", "blocked", "maintenance", "error")
+FAILURES = ("blocked", "maintenance", "error")
+
+_CHALLENGE = re.compile(rb"\$_ts|_\$[a-z]{2}|var\s+_0x[0-9a-f]+|document\.cookie\s*=|location\.(reload|replace)\(|window\.location\s*=|challenge|verify you are human|waf", re.I)
+_MAINTENANCE = re.compile(r"系统维护|维护中|正在维护|升级维护|暂停服务|系统升级|under maintenance|temporarily unavailable|scheduled maintenance", re.I)
+_TAGS = re.compile(rb"<script.*?</script>|<style.*?</style>|<[^>]+>", re.S | re.I)
+
+
+def classify_status(status: int, body: bytes) -> tuple[str, str] | None:
+    """The outcome decided by status and raw body alone, or None if the body must be read."""
+    if status == 304:
+        return "not_modified", "304 Not Modified"
+    if status in (401, 403, 412, 429, 451):
+        return "blocked", f"HTTP {status}" + (" (anti-bot challenge)" if _CHALLENGE.search(body[:20000]) else "")
+    if status >= 500:
+        return "error", f"HTTP {status} server error"
+    if status >= 400:
+        return "error", f"HTTP {status}"
+    if status >= 300:
+        return "error", f"HTTP {status} redirect without a usable location"
+    if not body.strip():
+        return "error", "empty body"
+    if len(body) < 16000 and _CHALLENGE.search(body) and len(_TAGS.sub(b"", body).strip()) < 400:
+        return "blocked", f"anti-bot challenge page (HTTP {status}, {len(body)} bytes)"
+    return None
+
+
+def classify_text(text: str) -> tuple[str, str] | None:
+    """`maintenance` for a short "系统维护中"-style page served with status 200."""
+    if len(text) < 600 and _MAINTENANCE.search(text):
+        return "maintenance", f"maintenance page: {text[:60]!r}"
+    if not text.strip():
+        return "error", "no text in the main content"
+    return None

@@ -1,0 +1,1 @@
+"""kvwatch: the command line and the pieces that sit on top of crawler, store and notifier."""

@@ -1,0 +1,161 @@
+"""A loopback HTTP server for tests, benchmarks and `kvwatch demo`.
+
+Serves files from a folder (ETag and Last-Modified, 304 on a matching conditional GET), answers
+scripted routes (any status, body and headers; or a connection reset, a stall, a truncated body),
+works as a plain forward proxy (absolute-URI requests), and logs every request it saw.
+It refuses to bind anything but a loopback address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import mimetypes
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BEHAVIOURS = ("serve", "reset", "stall", "truncate")
+TYPES = {".htm": "text/html", ".html": "text/html", ".pdf": "application/pdf", ".json": "application/json", ".txt": "text/plain"}
+
+
+@dataclass(frozen=True)
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    behaviour: str = "serve"
+    stall_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    host: str
+    path: str
+    headers: dict[str, str]
+    via_proxy: bool
+
+
+class FixtureServer:
+    """`with FixtureServer(folder) as server: server.url("page.html")`."""
+
+    def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0, last_modified: float = 1_760_000_000.0):
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"fixture server binds loopback addresses only, not {host}")
+        self.root, self.last_modified = Path(root), last_modified
+        self.routes: dict[str, Route | list[Route]] = {}
+        self.seen: list[Seen] = []
+        self.stop_stalls = threading.Event()
+        self.lock = threading.Lock()
+        self.httpd = _Server((host, port), _Handler)
+        self.httpd.fixture = self  # type: ignore[attr-defined]
+        self.host, self.port = self.httpd.server_address[:2]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "FixtureServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stop_stalls.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}"
+
+    def route(self, path: str, *routes: Route) -> None:
+        """Script `path`: one route answers every request; several answer in turn (the last repeats)."""
+        key = "/" + path.lstrip("/")
+        with self.lock:
+            if not routes:
+                self.routes.pop(key, None)
+            else:
+                self.routes[key] = routes[0] if len(routes) == 1 else list(routes)
+
+    def requests_for(self, path: str) -> list[Seen]:
+        key = "/" + path.lstrip("/")
+        return [s for s in self.seen if s.path == key]
+
+    def _answer(self, path: str) -> Route | None:
+        with self.lock:
+            route = self.routes.get(path)
+            if isinstance(route, list):
+                return route.pop(0) if len(route) > 1 else route[0]
+            return route
+
+    def _file(self, path: str) -> Route | None:
+        target = (self.root / path.lstrip("/")).resolve()
+        if not target.is_file() or self.root.resolve() not in target.parents:
+            return None
+        body = target.read_bytes()
+        ctype = TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return Route(200, body, {"Content-Type": ctype})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "fixture/1"
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: object) -> None:  # silence stderr
+        pass
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        fixture: FixtureServer = self.server.fixture  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        via_proxy = bool(parts.scheme)
+        path = parts.path or "/"
+        host = parts.hostname if via_proxy else (self.headers.get("Host") or "")
+        with fixture.lock:
+            fixture.seen.append(Seen(str(host), path, {k.lower(): v for k, v in self.headers.items()}, via_proxy))
+        route = fixture._answer(path) or fixture._file(path) or Route(404, b"<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
+        if route.behaviour not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {route.behaviour!r}; valid: {', '.join(BEHAVIOURS)}")
+        if route.behaviour == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        if route.behaviour == "stall":
+            fixture.stop_stalls.wait(route.stall_seconds)
+        self._send(fixture, route)
+
+    def _send(self, fixture: FixtureServer, route: Route) -> None:
+        etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
+        if route.status == 200 and self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(route.status)
+        headers = {"ETag": etag, "Last-Modified": formatdate(fixture.last_modified, usegmt=True), **route.headers}
+        length = len(route.body) * 2 + 100 if route.behaviour == "truncate" else len(route.body)
+        headers["Content-Length"] = str(length)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            try:
+                self.wfile.write(route.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass

@@ -1,0 +1,108 @@
+"""Opening the database: engines, SQLite pragmas, migrations to the newest schema."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "sqlite:///kvwatch.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime every table stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def resolve_url(url: str | None) -> str:
+    """The database URL: the argument, else $KVWATCH_DB, else ./kvwatch.db."""
+    return url or os.environ.get("KVWATCH_DB") or DEFAULT_DB
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get WAL mode and a busy timeout."""
+    try:
+        engine = create_engine(url, future=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise DatabaseUnavailable(f"cannot use database {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        path = engine.url.database
+        if path and path != ":memory:" and not Path(path).parent.exists():
+            raise DatabaseUnavailable(f"cannot open database {url!r}: folder {Path(path).parent} does not exist")
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """(the database's revision, the newest revision the code knows)."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head() or ""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (a no-op when it is already there)."""
+    current, head = schema_revision(engine)
+    if current != head:
+        log.info("migrating database from %s to %s", current, head)
+        command.upgrade(alembic_config(engine), "head")
+
+
+def prepare(engine: Engine, upgrade: bool = True) -> Engine:
+    """Check the database answers and (by default) migrate it; raise DatabaseUnavailable if not."""
+    try:
+        if upgrade:
+            migrate(engine)
+        else:
+            with engine.connect():
+                pass
+    except SQLAlchemyError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DatabaseUnavailable(f"cannot reach database {engine.url!r}: {exc.__class__.__name__}: {first}") from exc
+    return engine
+
+
+def open_store(url: str | None = None, upgrade: bool = True) -> Engine:
+    """Open (and by default migrate) the database; raise DatabaseUnavailable if it can't be reached."""
+    return prepare(make_engine(resolve_url(url)), upgrade)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on error."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory.begin() as session:
+        yield session

@@ -1,0 +1,52 @@
+"""kvwatch's error tree. Every error the library raises on purpose is one of these.
+
+    KvwatchError
+    ├── ConfigError            a watchlist or subscribers file is malformed
+    ├── StoreError
+    │   ├── DatabaseUnavailable  the database cannot be opened or reached
+    │   ├── RunLocked            another run holds the database
+    │   └── NotFound             an unknown page id, snapshot or date
+    └── FetchError             one page could not be fetched (recorded, never raised past a run)
+
+It lives in `store` because `store` is the layer every other layer may import.
+Messages name the file and entry, or the page id and URL.
+"""
+
+from __future__ import annotations
+
+
+class KvwatchError(Exception):
+    """Base of every kvwatch error."""
+
+
+class ConfigError(KvwatchError):
+    """A configuration file is malformed. The message names the file, the entry and the key."""
+
+    def __init__(self, path: str, message: str, entry: str | None = None, key: str | None = None):
+        self.path, self.entry, self.key = path, entry, key
+        where = [path] + ([entry] if entry else []) + ([f"key '{key}'"] if key else [])
+        super().__init__(": ".join(where + [message]))
+
+
+class StoreError(KvwatchError):
+    """Something is wrong with the database."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be opened or reached."""
+
+
+class RunLocked(StoreError):
+    """Another kvwatch run is using this database."""
+
+
+class NotFound(StoreError):
+    """An unknown page id, snapshot id or date."""
+
+
+class FetchError(KvwatchError):
+    """One page could not be fetched; the message names the page id and URL."""
+
+    def __init__(self, page_id: str, url: str, outcome: str, reason: str):
+        self.page_id, self.url, self.outcome, self.reason = page_id, url, outcome, reason
+        super().__init__(f"{page_id} <{url}>: {outcome}: {reason}")

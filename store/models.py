@@ -1,0 +1,68 @@
+"""Tables. Times are naive UTC datetimes (the same on SQLite and PostgreSQL).
+
+Schema changes go through Alembic migrations in `store/migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Page(Base):
+    """A watched page, synced from the watchlist. Removed pages are disabled, never deleted."""
+
+    __tablename__ = "page"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20), default="auto")
+    tags: Mapped[dict] = mapped_column(JSON, default=dict)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Fetch(Base):
+    """One fetch attempt, whatever its outcome."""
+
+    __tablename__ = "fetch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[str] = mapped_column(ForeignKey("page.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    etag: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"), nullable=True)
+
+
+class Snapshot(Base):
+    """A distinct state of a page's normalized text. A new row only when the hash changes."""
+
+    __tablename__ = "snapshot"
+    __table_args__ = (Index("ix_snapshot_page_id_id", "page_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[str] = mapped_column(ForeignKey("page.id"))
+    hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    links: Mapped[list] = mapped_column(JSON, default=list)
+    content_type: Mapped[str] = mapped_column(String(100), default="")
+    encoding: Mapped[str] = mapped_column(String(40), default="")
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    raw_codec: Mapped[str] = mapped_column(String(10), default="zstd")
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)

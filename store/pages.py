@@ -1,0 +1,96 @@
+"""Pages: synced from the watchlist; their health is derived from fetch attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.db import utcnow
+from store.errors import NotFound
+from store.models import Fetch, Page, Snapshot
+
+GOOD_OUTCOMES = ("ok", "not_modified")
+
+
+class PageConfig(Protocol):
+    id: str
+    url: str
+    name: str
+    kind: str
+    tags: dict[str, str]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class PageHealth:
+    id: str
+    url: str
+    name: str
+    enabled: bool
+    last_fetch: datetime | None
+    last_outcome: str | None
+    last_good: datetime | None
+    last_change: datetime | None
+    snapshots: int
+    failures: int          # consecutive failed attempts since the last good one
+    failing_since: datetime | None
+    reason: str            # the latest failure's reason, if failing
+
+
+def sync(session: Session, pages: Iterable[PageConfig], options: dict[str, dict[str, Any]] | None = None) -> None:
+    """Upsert watchlist pages; pages no longer listed are disabled (their history is kept)."""
+    now, listed = utcnow(), set()
+    existing = {p.id: p for p in session.scalars(select(Page))}
+    for spec in pages:
+        listed.add(spec.id)
+        row = existing.get(spec.id) or Page(id=spec.id, created_at=now)
+        row.url, row.name, row.kind, row.tags = spec.url, spec.name, spec.kind, dict(spec.tags)
+        row.options = (options or {}).get(spec.id, {})
+        row.enabled, row.updated_at = spec.enabled, now
+        session.add(row)
+    for page_id, row in existing.items():
+        if page_id not in listed and row.enabled:
+            row.enabled, row.updated_at = False, now
+
+
+def get(session: Session, page_id: str) -> Page:
+    page = session.get(Page, page_id)
+    if page is None:
+        raise NotFound(f"no page with id {page_id!r} (see `kvwatch pages`)")
+    return page
+
+
+def failure_streak(session: Session, page_id: str) -> list[Fetch]:
+    """The failed attempts since the page's last good one, oldest first."""
+    last_good = session.scalar(
+        select(func.max(Fetch.id)).where(Fetch.page_id == page_id, Fetch.outcome.in_(GOOD_OUTCOMES))
+    )
+    query = select(Fetch).where(Fetch.page_id == page_id).order_by(Fetch.id)
+    if last_good is not None:
+        query = query.where(Fetch.id > last_good)
+    return list(session.scalars(query))
+
+
+def health(session: Session) -> list[PageHealth]:
+    """One row per page: last good fetch, last change, consecutive failures and why."""
+    rows = []
+    for page in session.scalars(select(Page).order_by(Page.id)):
+        last = session.scalars(select(Fetch).where(Fetch.page_id == page.id).order_by(Fetch.id.desc()).limit(1)).first()
+        last_good = session.scalar(
+            select(func.max(Fetch.started_at)).where(Fetch.page_id == page.id, Fetch.outcome.in_(GOOD_OUTCOMES))
+        )
+        last_change = session.scalar(select(func.max(Snapshot.first_seen)).where(Snapshot.page_id == page.id))
+        count = session.scalar(select(func.count()).select_from(Snapshot).where(Snapshot.page_id == page.id)) or 0
+        streak = failure_streak(session, page.id)
+        rows.append(PageHealth(
+            id=page.id, url=page.url, name=page.name, enabled=page.enabled,
+            last_fetch=last.started_at if last else None, last_outcome=last.outcome if last else None,
+            last_good=last_good, last_change=last_change, snapshots=count, failures=len(streak),
+            failing_since=streak[0].started_at if streak else None,
+            reason=streak[-1].reason if streak else "",
+        ))
+    return rows

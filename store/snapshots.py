@@ -1,0 +1,152 @@
+"""Fetch attempts and snapshots. Only an `ok` attempt can create a snapshot, and only when the
+page's normalized text hash differs from its current snapshot; otherwise `last_seen` moves."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import zstandard
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.db import utcnow
+from store.errors import NotFound
+from store.models import Fetch, Snapshot
+
+_ZSTD_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What happened when a page was fetched."""
+
+    page_id: str
+    url: str
+    outcome: str
+    started_at: datetime
+    status: int | None = None
+    reason: str = ""
+    bytes: int = 0
+    duration_ms: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What an `ok` attempt said: normalized text and links, plus the raw body."""
+
+    hash: str
+    text: str
+    title: str = ""
+    links: tuple[tuple[str, str], ...] = ()
+    content_type: str = ""
+    encoding: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    fetch_id: int
+    snapshot_id: int | None
+    new_snapshot: bool
+
+
+def current(session: Session, page_id: str) -> Snapshot | None:
+    """The page's current snapshot: the latest distinct state seen by an `ok` fetch."""
+    return session.scalars(
+        select(Snapshot).where(Snapshot.page_id == page_id).order_by(Snapshot.id.desc()).limit(1)
+    ).first()
+
+
+def record(session: Session, attempt: Attempt, capture: Capture | None = None) -> Recorded:
+    """Store one attempt; store or confirm a snapshot for `ok` and `not_modified` attempts."""
+    if capture is not None and attempt.outcome != "ok":
+        raise ValueError(f"{attempt.page_id}: only an ok fetch can carry content, not {attempt.outcome!r}")
+    fetch = Fetch(
+        page_id=attempt.page_id, url=attempt.url, outcome=attempt.outcome, started_at=attempt.started_at,
+        status=attempt.status, reason=attempt.reason, bytes=attempt.bytes, duration_ms=attempt.duration_ms,
+        etag=attempt.etag if attempt.outcome == "ok" else None,
+        last_modified=attempt.last_modified if attempt.outcome == "ok" else None,
+    )
+    session.add(fetch)
+    snap, new = None, False
+    if attempt.outcome in ("ok", "not_modified"):
+        snap = current(session, attempt.page_id)
+        if capture is not None and (snap is None or snap.hash != capture.hash):
+            snap, new = _new_snapshot(attempt, capture), True
+            session.add(snap)
+        elif snap is not None:
+            snap.last_seen = attempt.started_at
+            if attempt.outcome == "not_modified":
+                previous = validators(session, attempt.page_id)
+                fetch.etag, fetch.last_modified = previous
+    session.flush()
+    fetch.snapshot_id = snap.id if snap else None
+    return Recorded(fetch_id=fetch.id, snapshot_id=fetch.snapshot_id, new_snapshot=new)
+
+
+def _new_snapshot(attempt: Attempt, capture: Capture) -> Snapshot:
+    raw = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(capture.raw) if capture.raw else None
+    return Snapshot(
+        page_id=attempt.page_id, hash=capture.hash, title=capture.title, text=capture.text,
+        links=[list(link) for link in capture.links], content_type=capture.content_type,
+        encoding=capture.encoding, headers=dict(capture.headers), raw=raw, raw_codec="zstd",
+        first_seen=attempt.started_at, last_seen=attempt.started_at,
+    )
+
+
+def raw_body(snapshot: Snapshot) -> bytes | None:
+    """The snapshot's raw body, decompressed (None once pruned)."""
+    if snapshot.raw is None:
+        return None
+    if snapshot.raw_codec != "zstd":
+        raise ValueError(f"snapshot {snapshot.id}: unknown codec {snapshot.raw_codec!r}")
+    return zstandard.ZstdDecompressor().decompress(snapshot.raw)
+
+
+def validators(session: Session, page_id: str) -> tuple[str | None, str | None]:
+    """(ETag, Last-Modified) of the page's last `ok` or confirmed `not_modified` fetch."""
+    row = session.execute(
+        select(Fetch.etag, Fetch.last_modified)
+        .where(Fetch.page_id == page_id, Fetch.outcome.in_(("ok", "not_modified")))
+        .where((Fetch.etag.is_not(None)) | (Fetch.last_modified.is_not(None)))
+        .order_by(Fetch.id.desc()).limit(1)
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def history(session: Session, page_id: str) -> list[Snapshot]:
+    """Every distinct snapshot of a page, oldest first."""
+    return list(session.scalars(select(Snapshot).where(Snapshot.page_id == page_id).order_by(Snapshot.id)))
+
+
+def attempts(session: Session, page_id: str, limit: int = 50) -> list[Fetch]:
+    """The page's latest fetch attempts, newest first."""
+    return list(session.scalars(select(Fetch).where(Fetch.page_id == page_id).order_by(Fetch.id.desc()).limit(limit)))
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
+
+
+def resolve(session: Session, page_id: str, at: str | None) -> Snapshot:
+    """A snapshot by id, or the one current at an ISO date/time (UTC), or the current one."""
+    if at is None:
+        snap = current(session, page_id)
+    elif at.isdigit():
+        snap = session.get(Snapshot, int(at))
+        snap = snap if snap is not None and snap.page_id == page_id else None
+    elif _DATE.match(at):
+        moment = datetime.fromisoformat(at if len(at) > 10 else at + "T23:59:59")
+        snap = session.scalars(
+            select(Snapshot).where(Snapshot.page_id == page_id, Snapshot.first_seen <= moment)
+            .order_by(Snapshot.id.desc()).limit(1)
+        ).first()
+    else:
+        raise NotFound(f"{at!r} is neither a snapshot id nor a date like 2026-11-25 or 2026-11-25T10:00")
+    if snap is None:
+        raise NotFound(f"page {page_id!r} has no snapshot" + (f" at {at}" if at else " yet"))
+    return snap

@@ -1,0 +1,92 @@
+"""Normalization: every fixture page against its golden text, charsets, chrome, PDF."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from scrapy.http import HtmlResponse
+
+from crawler.fetch import read_body
+from crawler.normalize import normalize_html, normalize_line
+from crawler.pdf import normalize_pdf
+from crawler.watchlist import PageSpec
+from tests.conftest import FIXTURES, PAGES
+
+GOLDEN = FIXTURES / "expected"
+CONTENT_PAGES = sorted(p for p in PAGES.iterdir() if p.suffix in (".html", ".pdf") and p.stem not in ("challenge-412",))
+
+
+def _normalized(path: Path) -> str:
+    url = f"http://127.0.0.1:8000/{path.name}"
+    response = HtmlResponse(url=url, body=path.read_bytes(), headers={"Content-Type": "text/html"})
+    spec = PageSpec(id=path.stem, url=url, kind="listing" if path.stem.endswith("-news") else "auto")
+    page, _ = read_body(spec, url, response.body, response.headers.get("Content-Type", b"").decode())
+    links = "".join(f"\n[link] {link.text} <{link.url}>" for link in page.links)
+    return page.text + links + "\n"
+
+
+@pytest.mark.parametrize("path", CONTENT_PAGES, ids=lambda p: p.stem)
+def test_fixture_page_matches_golden_text(path: Path) -> None:
+    golden = GOLDEN / f"{path.stem}.txt"
+    got = _normalized(path)
+    if os.environ.get("KVWATCH_UPDATE_GOLDENS"):
+        golden.write_text(got, encoding="utf-8")
+    assert golden.exists(), f"no golden file {golden}; run with KVWATCH_UPDATE_GOLDENS=1 and review it"
+    assert got == golden.read_text(encoding="utf-8")
+
+
+def test_every_fixture_page_has_a_golden_and_no_golden_is_orphaned() -> None:
+    assert {p.stem for p in CONTENT_PAGES} == {g.stem for g in GOLDEN.glob("*.txt")}
+
+
+def test_gbk_page_decodes_from_meta_with_gbk_only_characters() -> None:
+    page, encoding = read_body(PageSpec(id="x", url="http://127.0.0.1/x"), "http://127.0.0.1/x", (PAGES / "embassy-my-visa.html").read_bytes(), "text/html")
+    assert encoding == "gb18030"
+    assert "王喆" in page.text  # 喆 is in GBK but not in GB2312
+
+
+@pytest.mark.parametrize("where", ["header", "undeclared"])
+def test_gbk_without_meta(where: str) -> None:
+    body = "<html><body><div id='News_Body_Txt_A'><p>K字签证每次停留不超过180日。</p></div></body></html>".encode("gbk")
+    ctype = "text/html; charset=GBK" if where == "header" else "text/html"
+    page, encoding = read_body(PageSpec(id="x", url="http://127.0.0.1/x"), "http://127.0.0.1/x", body, ctype)
+    assert page.text == "K字签证每次停留不超过180日。"
+    assert encoding == "gb18030"
+
+
+def test_utf8_page_mislabelled_latin1_by_the_server() -> None:
+    body = "<html><body><main><p>停留期九十日</p></main></body></html>".encode()
+    page, encoding = read_body(PageSpec(id="x", url="http://127.0.0.1/x"), "http://127.0.0.1/x", body, "text/html; charset=ISO-8859-1")
+    assert (page.text, encoding) == ("停留期九十日", "utf-8")
+
+
+def test_fullwidth_digits_and_letters_become_ascii_but_chinese_punctuation_stays() -> None:
+    assert normalize_line("Ｋ字签证　停留期：１８０日，多次。") == "K字签证停留期：180日，多次。"
+
+
+def test_markup_only_rerender_gives_identical_text() -> None:
+    a = "<div id='UCAP-CONTENT'><p>K字签证有效期五年。</p><p>每次停留不超过180日。</p></div>"
+    b = ("<div id='UCAP-CONTENT' class='v2'>\n  <div><span style='color:red'>K字签证</span>有效期\n五年。</div>"
+         "<section><p><b>每次停留</b>不超过 180 日。</p></section></div>")
+    assert normalize_html(a, "http://x/").text == normalize_html(b, "http://x/").text
+
+
+def test_numbers_in_content_are_kept_but_counters_and_dates_go() -> None:
+    html = ("<div id='UCAP-CONTENT'><p>今天是2026年11月25日 星期三</p><p>浏览次数：1234</p>"
+            "<p>发布时间：2026-11-25 10:00</p><p>停留期180日，费用为人民币400元。</p></div>")
+    assert normalize_html(html, "http://x/").text == "停留期180日，费用为人民币400元。"
+
+
+def test_links_are_absolute_deduplicated_and_exclude_scripts() -> None:
+    html = ("<base href='http://h.example/a/'><div id='News_Body_Txt_A'><p><a href='P01.pdf'>名单</a>"
+            "<a href='P01.pdf#x'>again</a><a href='javascript:void(0)'>js</a><a href='mailto:a@b'>m</a></p></div>")
+    page = normalize_html(html, "http://h.example/a/b.htm")
+    assert [(l.text, l.url) for l in page.links] == [("名单", "http://h.example/a/P01.pdf")]
+
+
+def test_pdf_text_is_chinese_and_page_numbers_are_dropped() -> None:
+    page = normalize_pdf((PAGES / "embassy-visa-guide-pdf.pdf").read_bytes())
+    assert "二、K字签证有效期为5年，可多次入境，每次停留不超过180日。" in page.text.splitlines()
+    assert "- 1 -" not in page.text
