@@ -62,10 +62,18 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     sync_watchlist(engine, watchlist)
     started = utcnow()
     url = engine.url.render_as_string(hide_password=False)
-    process = CrawlerProcess(scrapy_settings(watchlist.crawl, url, log_level))
+    process = CrawlerProcess({**scrapy_settings(watchlist.crawl, url, log_level), "LOG_INSTALL_ROOT_HANDLER": False})
+    quiet_scrapy(log_level)
     process.crawl(WatchSpider, plans=plan(engine, specs))
     process.start()
     return summarize(engine, started, len(specs))
+
+
+def quiet_scrapy(log_level: str) -> None:
+    """Scrapy resets its loggers to DEBUG when a process starts: keep them quiet unless asked."""
+    level = {"WARNING": logging.CRITICAL, "INFO": logging.WARNING}.get(log_level, logging.DEBUG)
+    for name in ("scrapy", "twisted", "py.warnings"):
+        logging.getLogger(name).setLevel(level)
 
 
 def summarize(engine: Engine, since: datetime, page_count: int) -> CrawlSummary:

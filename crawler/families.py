@@ -56,10 +56,10 @@ FAMILIES: dict[str, Family] = {
 # Generic fallbacks for pages of no known family.
 GENERIC_CONTENT = ("main", "article", "[role=main]", "#content", "#main", "div.content", "body")
 # Removed on every page before the main text is taken: chrome, widgets and scripts.
-GENERIC_NOISE = (
+GENERIC_NOISE = [
     "script", "style", "noscript", "iframe", "template", "svg", "canvas", "button", "select", "input",
     "textarea", "nav", "footer", "header", "aside", "form",
-)
+]  # tag names
 # Class or id fragments that mark chrome: share bars, print/font widgets, related lists, footers.
 NOISE_CLASS_WORDS = (
     "share", "bdshare", "jiathis", "print", "fontsize", "font-size", "zoom", "related", "relate", "xgwz",

@@ -11,7 +11,18 @@ from typing import Any, AsyncIterator
 
 import scrapy
 from scrapy.http import Response
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from crawler.charset import decode
 from crawler.noise import apply_ignores
@@ -70,6 +81,8 @@ def scrapy_settings(crawl: CrawlSettings, db_url: str, log_level: str = "WARNING
         "HTTPCACHE_ENABLED": False,
         "COOKIES_ENABLED": True,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # Scrapy 2.19 would open a control port
+        "RETRY_GIVE_UP_LOG_LEVEL": "INFO",  # the outcome is recorded and logged by kvwatch
         "LOG_LEVEL": log_level,
         "REDIRECT_ENABLED": True,
         "METAREFRESH_ENABLED": False,
@@ -119,7 +132,7 @@ class WatchSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         outcome, reason = describe_failure(failure, self.settings)
         spec = self.plans[request.meta["page_id"]].spec
-        log.warning("%s <%s>: %s: %s", spec.id, spec.url, outcome, reason)
+        log.info("%s <%s>: %s: %s", spec.id, spec.url, outcome, reason)
         return FetchResult(Attempt(
             page_id=spec.id, url=request.url, outcome=outcome, reason=reason,
             started_at=request.meta["started_at"], duration_ms=_elapsed_ms(request.meta),
@@ -128,7 +141,7 @@ class WatchSpider(scrapy.Spider):
     def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None) -> FetchResult:
         page_id = response.meta["page_id"]
         if outcome != "ok":
-            log.warning("%s <%s>: %s: %s", page_id, response.url, outcome, reason)
+            log.info("%s <%s>: %s: %s", page_id, response.url, outcome, reason)
         return FetchResult(Attempt(
             page_id=page_id, url=response.url, outcome=outcome, reason=reason, status=response.status,
             started_at=response.meta["started_at"], bytes=len(response.body), duration_ms=_elapsed_ms(response.meta),
@@ -161,31 +174,22 @@ def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response)
 
 def describe_failure(failure: Failure, settings: Any) -> tuple[str, str]:
     """A download failure as (outcome, reason)."""
-    from scrapy.exceptions import IgnoreRequest
-    from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
-    from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
-
     exc = failure.value
-    name = type(exc).__name__
-    if isinstance(exc, IgnoreRequest):
-        return "blocked", f"not fetched: {exc or 'forbidden by robots.txt'}"
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
-        return "error", f"timeout after {settings.getfloat('DOWNLOAD_TIMEOUT'):g} s"
-    if isinstance(exc, DNSLookupError):
-        return "error", f"DNS lookup failed: {exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "error", "connection refused"
-    if isinstance(exc, (ResponseFailed, ConnectionLost)):
-        reasons = " ".join(str(r.value) for r in getattr(exc, "reasons", [])) or str(exc)
-        if "_DataLoss" in reasons or "DataLoss" in name or "not be fully" in reasons:
-            return "error", "truncated body (connection closed before the declared length)"
-        return "error", f"connection reset ({reasons[:120]})"
-    if isinstance(exc, ResponseNeverReceived):
-        return "error", "connection reset before any response"
-    text = str(exc)
-    if "maxsize" in text.lower() or "larger than" in text.lower() or "Cancelled" in name:
-        return "error", f"response larger than {settings.getint('DOWNLOAD_MAXSIZE')} bytes or cancelled: {text[:100]}"
-    return "error", f"{name}: {text[:200]}"
+    for kinds, outcome, reason in _FAILURE_REASONS:
+        if isinstance(exc, kinds):
+            return outcome, reason.format(exc=str(exc)[:160], timeout=settings.getfloat("DOWNLOAD_TIMEOUT"), maxsize=settings.getint("DOWNLOAD_MAXSIZE"))
+    return "error", f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+_FAILURE_REASONS: tuple[tuple[tuple[type[BaseException], ...], str, str], ...] = (
+    ((IgnoreRequest,), "blocked", "not fetched: forbidden by robots.txt or a middleware ({exc})"),
+    ((DownloadTimeoutError, TimeoutError, TCPTimedOutError), "error", "timeout after {timeout:g} s"),
+    ((CannotResolveHostError, DNSLookupError), "error", "{exc}"),
+    ((DownloadConnectionRefusedError, ConnectionRefusedError), "error", "connection refused"),
+    ((ResponseDataLossError,), "error", "truncated body (the connection closed before the declared length)"),
+    ((DownloadCancelledError,), "error", "download cancelled (larger than {maxsize} bytes?): {exc}"),
+    ((DownloadFailedError, ResponseFailed, ConnectionLost, ResponseNeverReceived), "error", "connection reset or closed: {exc}"),
+)
 
 
 def _header(response: Response, name: str) -> str:

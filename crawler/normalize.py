@@ -46,6 +46,7 @@ _FULLWIDTH = {c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF4
 _CJK = r"\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
+_HIDDEN = re.compile(r"display\s*:\s*none")
 _BREAK = "\u2029"  # a structural line break, distinct from newlines in the page source
 _NOISE_CLASS = re.compile(r"(^|[-_\s])(" + "|".join(map(re.escape, NOISE_CLASS_WORDS)) + r")($|[-_\s\d])", re.I)
 _TITLE_SUFFIX = re.compile(r"\s*[_|｜-]\s*(中国政府网|国家移民管理局|中华人民共和国.*|www\.gov\.cn|.*Embassy.*|.*Consulate.*)$")
@@ -130,17 +131,15 @@ def _merge(soup: BeautifulSoup, found: list[Tag]) -> Tag:
 def _strip_chrome(region: Tag, url: str) -> None:
     name = family_for_host(urlsplit(url).hostname or "")
     family_noise = FAMILIES[name].noise if name else tuple(s for f in FAMILIES.values() for s in f.noise)
-    for sel in GENERIC_NOISE + family_noise:
-        for el in region.select(sel):
-            if el is not region:
-                el.decompose()
+    doomed = region.find_all(GENERIC_NOISE)
+    if family_noise:
+        doomed += region.select(", ".join(family_noise))
     for el in region.find_all(True):
-        if el.decomposed or el is region:
-            continue
         marker = " ".join(el.get("class") or []) + " " + str(el.get("id") or "")
-        if marker.strip() and _NOISE_CLASS.search(marker):
-            el.decompose()
-        elif el.get("style") and re.search(r"display\s*:\s*none", str(el["style"])):
+        if (marker.strip() and _NOISE_CLASS.search(marker)) or (el.get("style") and _HIDDEN.search(str(el["style"]))):
+            doomed.append(el)
+    for el in doomed:
+        if el is not region and not el.decomposed:
             el.decompose()
 
 

@@ -62,7 +62,14 @@ class Context:
 def main(ctx: click.Context, db: str | None, watchlist: str, verbose: int) -> None:
     """kvwatch: watch official pages for changes to China's K visa."""
     ctx.obj = Context(db, watchlist, verbose)
-    logging.basicConfig(level=ctx.obj.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: int) -> None:
+    """kvwatch's own warnings by default; more with -v (info) or -vv (debug)."""
+    logging.basicConfig(level=("WARNING", "INFO", "DEBUG")[min(verbose, 2)], stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
 
 
 @main.command()

@@ -110,6 +110,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # resets and broken pipes are scripted here, not errors
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        if request.fileno() != -1:
+            super().shutdown_request(request)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "fixture/1"
@@ -134,6 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"unknown behaviour {route.behaviour!r}; valid: {', '.join(BEHAVIOURS)}")
         if route.behaviour == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()  # with SO_LINGER 0: an RST, not a FIN
             self.close_connection = True
             return
         if route.behaviour == "stall":

@@ -1,0 +1,101 @@
+"""Crawl-cycle benchmark: 500 pages of ~30 KB on loopback, spread over 100 hosts
+(127.0.0.2 … 127.0.0.101, one fixture server each), 5 cycles in which only the noise changes.
+
+    python benchmarks/cycle.py [--pages 500] [--hosts 100] [--cycles 5]
+
+Prints per cycle: wall and CPU seconds, peak RSS of the crawl process, bytes downloaded, database
+bytes added; then the medians. Every cycle runs the real `kvwatch crawl` in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+
+from kvwatch.fixture_server import FixtureServer, Route
+from store.models import Fetch
+
+PARAGRAPH = "外国青年科技人才申请K字签证，应当提交学历学位证明、护照和签证申请表。持证人入境后可从事教育、科技、文化等领域交流活动，每次停留期限以签证注明为准。"
+
+
+def page(index: int, cycle: int) -> bytes:
+    body = "".join(f"<p>第{n}条：{PARAGRAPH}编号{index}-{n}。</p>\n" for n in range(120))
+    noise = f'<div class="today">今天是2026年11月{20 + cycle}日</div><div>浏览次数：{1000 + cycle * 37 + index}</div>'
+    script = f"<script>var token='{cycle:04d}{index:06d}';</script>"
+    html = f"<html><head><meta charset='utf-8'><title>页面{index}</title>{script}</head><body>{noise}<div id='UCAP-CONTENT'>{body}</div></body></html>"
+    return html.encode("utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=500)
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--cycles", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="kvwatch-bench-"))
+    servers = [FixtureServer(work, host=f"127.0.0.{2 + h}").__enter__() for h in range(args.hosts)]
+    try:
+        urls = [servers[i % args.hosts].url(f"p{i}.html") for i in range(args.pages)]
+        entries = "\n".join(f'[[page]]\nid = "p{i}"\nurl = "{u}"\n' for i, u in enumerate(urls))
+        crawl = "[crawl]\nautothrottle = false\ndelay = 0\nconcurrency = 32\nconcurrency_per_domain = 2\nretries = 0\ntimeout = 10\n"
+        (work / "watchlist.toml").write_text(crawl + entries, encoding="utf-8")
+        db = work / "bench.db"
+        print(f"{args.pages} pages of {len(page(0, 0)) / 1024:.1f} KB on {args.hosts} loopback hosts, {args.cycles} cycles "
+              f"(concurrency 32, 2 per host, no throttle)")
+        print(f"{'cycle':>5} {'wall s':>7} {'cpu s':>6} {'peak RSS MB':>11} {'downloaded MB':>13} {'db +KB':>8}  result")
+        rows = []
+        for cycle in range(args.cycles):
+            for i in range(args.pages):
+                servers[i % args.hosts].route(f"p{i}.html", Route(200, page(i, cycle), {"Content-Type": "text/html"}))
+            rows.append(run_cycle(cycle, db, work))
+        print(f"{'median':>5} {statistics.median(r[0] for r in rows):7.2f} {statistics.median(r[1] for r in rows):6.2f} "
+              f"{max(r[2] for r in rows):11.1f} {statistics.median(r[3] for r in rows):13.2f} "
+              f"{statistics.median(r[4] for r in rows[1:] or rows):8.1f}  (db +KB median over cycles 2..n)")
+    finally:
+        for server in servers:
+            server.close()
+
+
+def run_cycle(cycle: int, db: Path, work: Path) -> tuple[float, float, float, float, float]:
+    size_before = _db_bytes(db)
+    since = time.time()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "kvwatch", "--db", f"sqlite:///{db}", "crawl"], cwd=work,
+                         capture_output=True, text=True, check=True, env={**os.environ, "http_proxy": "", "https_proxy": ""})
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    rss_mb = after.ru_maxrss / 1024
+    downloaded = _downloaded(db, since) / 1e6
+    added_kb = (_db_bytes(db) - size_before) / 1024
+    print(f"{cycle + 1:>5} {wall:7.2f} {cpu:6.2f} {rss_mb:11.1f} {downloaded:13.2f} {added_kb:8.1f}  {out.stdout.strip()}")
+    return wall, cpu, rss_mb, downloaded, added_kb
+
+
+def _db_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+def _downloaded(db: Path, since: float) -> int:
+    from datetime import UTC, datetime
+
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        moment = datetime.fromtimestamp(since - 1, UTC).replace(tzinfo=None)
+        total = conn.execute(select(func.coalesce(func.sum(Fetch.bytes), 0)).where(Fetch.started_at >= moment)).scalar()
+    engine.dispose()
+    return int(total or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Crawls through Scrapy to the loopback fixture server, into a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from kvwatch.fixture_server import FixtureServer, Route
+from store.models import Fetch, Snapshot
+from tests.conftest import PAGES, kvwatch, write_watchlist
+
+FIXTURE_IDS = ["gov-k-visa-decision", "gov-k-visa-qa", "nia-k-visa-notice", "embassy-my-visa", "embassy-us-visa"]
+
+
+def _pages(server: FixtureServer, ids: list[str], extra: str = "") -> str:
+    out = [f'[[page]]\nid = "{i}"\nurl = "{server.url(i + ".html")}"\n{extra}' for i in ids]
+    return "\n".join(out)
+
+
+def _rows(db: str) -> tuple[list[Fetch], list[Snapshot]]:
+    engine = create_engine(db)
+    with Session(engine) as s:
+        fetches, snaps = list(s.scalars(select(Fetch).order_by(Fetch.id))), list(s.scalars(select(Snapshot).order_by(Snapshot.id)))
+    engine.dispose()
+    return fetches, snaps
+
+
+def test_crawl_stores_snapshots_and_a_second_crawl_is_a_conditional_get(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    pages = _pages(server, FIXTURE_IDS) + f'\n[[page]]\nid = "embassy-visa-guide-pdf"\nurl = "{server.url("embassy-visa-guide-pdf.pdf")}"\n'
+    pages += f'\n[[page]]\nid = "nia-news"\nurl = "{server.url("nia-news.html")}"\nkind = "listing"\n'
+    write_watchlist(tmp_path, pages)
+    first = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "crawled 7 pages: 7 ok; 7 new snapshots" in first.stdout
+    fetches, snaps = _rows(sqlite_url)
+    assert {s.page_id for s in snaps} == set(FIXTURE_IDS) | {"embassy-visa-guide-pdf", "nia-news"}
+    by_id = {s.page_id: s for s in snaps}
+    assert "每次停留不超过一百八十日" in by_id["embassy-my-visa"].text
+    assert "王喆" in by_id["embassy-my-visa"].text and by_id["embassy-my-visa"].encoding == "gb18030"
+    assert "每次停留不超过180日" in by_id["embassy-visa-guide-pdf"].text
+    assert [link[0] for link in by_id["nia-news"].links][0].startswith("国家移民管理局关于K字签证")
+
+    second = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "7 not_modified; 0 new snapshots" in second.stdout
+    assert all(r.headers.get("if-none-match") for r in server.requests_for("gov-k-visa-qa.html")[1:])
+    fetches, snaps2 = _rows(sqlite_url)
+    assert len(snaps2) == 7 and len(fetches) == 14
+    assert all(s.last_seen > s.first_seen for s in snaps2)
+
+    shown = kvwatch("--db", sqlite_url, "show", "nia-news", cwd=tmp_path)
+    assert "国家移民管理局发布国庆假期出入境提示" in shown.stdout and "# links" in shown.stdout
+
+
+def test_raw_body_is_kept_byte_for_byte(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    write_watchlist(tmp_path, _pages(server, ["embassy-my-visa"]))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    import subprocess
+    import sys
+
+    raw = subprocess.run([sys.executable, "-m", "kvwatch", "--db", sqlite_url, "show", "embassy-my-visa", "--raw"], cwd=tmp_path, capture_output=True, check=True)
+    assert raw.stdout == (PAGES / "embassy-my-visa.html").read_bytes()
+
+
+def test_noise_only_change_without_etag_match_adds_no_snapshot(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    page = (PAGES / "gov-k-visa-decision.html").read_text(encoding="utf-8")
+    noisy = page.replace("浏览次数：18342", "浏览次数：18399").replace("2026年11月25日", "2026年11月26日").replace("a81f3c0d9e", "ffff000011")
+    server.route("gov-k-visa-decision.html", Route(200, page.encode(), {"Content-Type": "text/html"}))
+    write_watchlist(tmp_path, _pages(server, ["gov-k-visa-decision"]))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    server.route("gov-k-visa-decision.html", Route(200, noisy.encode(), {"Content-Type": "text/html"}))
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert "1 ok; 0 new snapshots" in out.stdout, out.stdout + out.stderr
+    server.route("gov-k-visa-decision.html", Route(200, noisy.replace("２０２５年１０月１日", "２０２６年１月１日").encode(), {"Content-Type": "text/html"}))
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert "1 ok; 1 new snapshots" in out.stdout
+    _, snaps = _rows(sqlite_url)
+    assert "本决定自2026年1月1日起施行。" in snaps[-1].text
+
+
+FAILURES = {
+    "http-502": (Route(502, b"<html><body>Bad Gateway</body></html>"), "error", "HTTP 502"),
+    "challenge-412": (Route(412, (PAGES / "challenge-412.html").read_bytes(), {"Content-Type": "text/html"}), "blocked", "HTTP 412"),
+    "challenge-200": (Route(200, (PAGES / "challenge-412.html").read_bytes(), {"Content-Type": "text/html"}), "blocked", "anti-bot"),
+    "maintenance": (Route(200, (PAGES / "maintenance.html").read_bytes(), {"Content-Type": "text/html"}), "maintenance", "maintenance page"),
+    "reset": (Route(behaviour="reset"), "error", "connection"),
+    "truncated": (Route(200, b"<html><body><main>" + "停留期180日".encode() * 50, {"Content-Type": "text/html"}, behaviour="truncate"), "error", "truncated"),
+    "empty": (Route(200, b"", {"Content-Type": "text/html"}), "error", "empty body"),
+    "timeout": (Route(200, b"<html></html>", behaviour="stall", stall_seconds=4), "error", "timeout"),
+    "gone": (Route(404, b"<html><body>not found</body></html>"), "error", "HTTP 404"),
+}
+
+
+def test_every_failure_mode_is_recorded_and_never_replaces_the_snapshot(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    good = (PAGES / "nia-k-visa-notice.html").read_bytes()
+    entries = []
+    for name in FAILURES:
+        server.route(f"{name}.html", Route(200, good, {"Content-Type": "text/html"}))
+        entries.append(f'[[page]]\nid = "{name}"\nurl = "{server.url(name + ".html")}"\n')
+    write_watchlist(tmp_path, "\n".join(entries))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    for name, (route, _, _) in FAILURES.items():
+        server.route(f"{name}.html", route)
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    fetches, snaps = _rows(sqlite_url)
+    assert len(snaps) == len(FAILURES), "a failure created a snapshot"
+    assert all("K字签证持有人" in s.text for s in snaps)
+    last = {f.page_id: f for f in fetches}
+    for name, (_, outcome, reason) in FAILURES.items():
+        assert (last[name].outcome, reason in last[name].reason) == (outcome, True), (name, last[name].outcome, last[name].reason)
+        assert last[name].snapshot_id is None
+    # first crawl: 1 request; second: the 502 and one retry (retries = 1)
+    assert len(server.requests_for("http-502.html")) == 3
+    health = json.loads(kvwatch("--db", sqlite_url, "pages", "--json", cwd=tmp_path).stdout)
+    failing = {row["id"]: row for row in health}
+    assert failing["challenge-412"]["failures"] == 1 and "412" in failing["challenge-412"]["reason"]
+    assert failing["reset"]["last_good"] is not None
+
+
+def test_proxy_per_page_and_from_the_environment(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    # 127.0.0.2:9 has no server: the page is only reachable through the proxy.
+    pages = f'[[page]]\nid = "via-page-proxy"\nurl = "http://127.0.0.2:9/nia-news.html"\nproxy = "{server.base}"\nkind = "listing"\n'
+    write_watchlist(tmp_path, pages)
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert "1 ok" in out.stdout, out.stdout + out.stderr
+    assert [s.host for s in server.seen if s.via_proxy and s.path == "/nia-news.html"] == ["127.0.0.2"]
+    write_watchlist(tmp_path, '[[page]]\nid = "via-env-proxy"\nurl = "http://127.0.0.3:9/nia-news.html"\n')
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path, env={"http_proxy": server.base})
+    assert "1 ok" in out.stdout, out.stdout + out.stderr
+    assert "127.0.0.3" in [s.host for s in server.seen if s.via_proxy]
+
+
+def test_robots_txt_is_obeyed_unless_the_page_opts_out(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    server.route("robots.txt", Route(200, b"User-agent: *\nDisallow: /nia-news.html\n", {"Content-Type": "text/plain"}))
+    write_watchlist(tmp_path, '[[page]]\nid = "polite"\nurl = "%s"\n[[page]]\nid = "opted-out"\nurl = "%s?x=1"\nrobots = false\n'
+                    % (server.url("nia-news.html"), server.url("nia-news.html")))
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert "1 blocked, 1 ok" in out.stdout, out.stdout + out.stderr
+    fetches, _ = _rows(sqlite_url)
+    assert {f.page_id: f.outcome for f in fetches} == {"polite": "blocked", "opted-out": "ok"}
+    assert "robots.txt" in [f for f in fetches if f.page_id == "polite"][0].reason
+
+
+def test_polite_defaults_identify_the_project(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    write_watchlist(tmp_path, _pages(server, ["gov-k-visa-qa"]))
+    kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    agent = server.requests_for("gov-k-visa-qa.html")[0].headers["user-agent"]
+    assert agent.startswith("kvwatch/") and "https://" in agent
