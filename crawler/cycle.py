@@ -4,12 +4,14 @@ record every attempt. Scrapy's reactor runs once per process, so one cycle per p
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
+from crawler.analyse import analyse
 from crawler.fetch import FetchPlan, WatchSpider, scrapy_settings
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
@@ -28,10 +30,25 @@ class CrawlSummary:
     pages: int
     outcomes: dict[str, int] = field(default_factory=dict)
     new_snapshots: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
         return sum(n for outcome, n in self.outcomes.items() if outcome not in ("ok", "not_modified"))
+
+
+def run_cycle(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING") -> CrawlSummary:
+    """One cycle: crawl, then derive alerts from whatever the store now holds.
+
+    `KVWATCH_FAULT=after-crawl` makes the process die between the two (used by the crash test):
+    the snapshots are stored, their alerts are not, and the next cycle must still produce them, once.
+    """
+    summary = crawl(engine, watchlist, only, log_level)
+    if os.environ.get("KVWATCH_FAULT") == "after-crawl":
+        log.error("KVWATCH_FAULT=after-crawl: exiting before analysis")
+        os._exit(70)
+    result = analyse(engine, watchlist.crawl.failures_before_alert, only)
+    return replace(summary, alerts=result.alerts)
 
 
 def select_pages(watchlist: Watchlist, only: tuple[str, ...] = ()) -> list[PageSpec]:

@@ -78,18 +78,20 @@ def configure_logging(verbose: int) -> None:
 @fail_cleanly
 def crawl(obj: Context, only: tuple[str, ...]) -> None:
     """Run one poll cycle: fetch every enabled page once and record what happened."""
-    from crawler.cycle import crawl as run_crawl
+    from crawler.cycle import run_cycle
 
     watchlist = obj.watchlist()
     engine = make_engine(obj.db_url)
     with run_lock(engine):
-        summary = run_crawl(prepare(engine), watchlist, only, obj.log_level)
+        summary = run_cycle(prepare(engine), watchlist, only, obj.log_level)
     click.echo(_crawl_line(summary))
 
 
 def _crawl_line(summary: Any) -> str:
     parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items()))
-    return f"crawled {summary.pages} pages: {parts or 'nothing fetched'}; {summary.new_snapshots} new snapshots"
+    raised = sum(summary.alerts.values())
+    kinds = f" ({', '.join(f'{n} {k}' for k, n in sorted(summary.alerts.items()))})" if raised else ""
+    return f"crawled {summary.pages} pages: {parts or 'nothing fetched'}; {summary.new_snapshots} new snapshots; {raised} alerts{kinds}"
 
 
 @main.command("pages")
@@ -157,3 +159,71 @@ def _when(moment: datetime | None) -> str:
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+@main.command("diff")
+@click.argument("page_id")
+@click.option("--from", "from_", metavar="SNAPSHOT_OR_DATE", help="Older side (default: the snapshot before --to).")
+@click.option("--to", "to", metavar="SNAPSHOT_OR_DATE", help="Newer side (default: the current snapshot).")
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]), default="text", show_default=True)
+@click.pass_obj
+@fail_cleanly
+def diff_cmd(obj: Context, page_id: str, from_: str | None, to: str | None, fmt: str) -> None:
+    """Show what changed on a page between two snapshots (coloured in a terminal, plain when piped)."""
+    from crawler.analyse import comparable
+    from store.alerts import earlier_snapshots
+    from store.diff import diff
+
+    with session_scope(obj.engine()) as session:
+        page = pages_mod.get(session, page_id)
+        new = snapshots_mod.resolve(session, page_id, to)
+        if from_ is None:
+            older = earlier_snapshots(session, new, 1)
+            if not older:
+                raise NotFound(f"page {page_id!r}: snapshot {new.id} is the first; nothing to compare it with")
+            old = older[0]
+        else:
+            old = snapshots_mod.resolve(session, page_id, from_)
+        ignore = tuple((page.options or {}).get("ignore", ()))
+        result = diff(comparable(old.text, ignore), comparable(new.text, ignore))
+    if fmt == "json":
+        click.echo(json.dumps({"page_id": page_id, "from": old.id, "to": new.id, "spans": result.spans()}, ensure_ascii=False, indent=2))
+    elif fmt == "html":
+        click.echo(result.render_html())
+    else:
+        click.echo(f"# {page_id}: snapshot {old.id} ({_when(old.first_seen)}) → {new.id} ({_when(new.first_seen)})")
+        click.echo(result.render_text(color=sys.stdout.isatty()) if result.changed else "(no change in the compared text)")
+
+
+@main.command("alerts")
+@click.option("--json", "as_json", is_flag=True, help="Print the public JSON array (see README).")
+@click.option("--since", metavar="ISO_TIME", help="Only alerts detected at or after this UTC time.")
+@click.option("--page", "page_id", metavar="ID", help="Only this page's alerts.")
+@click.option("--kind", type=click.Choice(["content", "new_link", "health", "fact"]), help="Only this kind.")
+@click.pass_obj
+@fail_cleanly
+def alerts_cmd(obj: Context, as_json: bool, since: str | None, page_id: str | None, kind: str | None) -> None:
+    """List alerts: content changes, new links, page health, fact changes."""
+    from store import alerts as alerts_mod
+
+    moment = _parse_time(since) if since else None
+    with session_scope(obj.engine()) as session:
+        rows = [alerts_mod.to_json(a) for a in alerts_mod.query(session, moment, page_id, kind)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        flag = "K" if row["relevant"] else " "
+        click.echo(f"{row['id']:>5} {row['detected_at'][:16]} {flag} {row['kind']:8} {row['page_id']:30} {row['summary']}")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise NotFound(f"{value!r} is not an ISO date or time like 2026-11-25 or 2026-11-25T10:00Z") from None
+    if moment.tzinfo is not None:
+        from datetime import UTC
+
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

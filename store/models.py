@@ -66,3 +66,23 @@ class Snapshot(Base):
     raw_codec: Mapped[str] = mapped_column(String(10), default="zstd")
     first_seen: Mapped[datetime] = mapped_column(DateTime)
     last_seen: Mapped[datetime] = mapped_column(DateTime)
+    analysed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+
+
+class Alert(Base):
+    """Something a subscriber may need to know. `dedupe_key` makes deriving alerts idempotent."""
+
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    page_id: Mapped[str] = mapped_column(ForeignKey("page.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    relevant: Mapped[bool] = mapped_column(Boolean, default=False)
+    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    from_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"), nullable=True)
+    to_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"), nullable=True)
+    facts: Mapped[list] = mapped_column(JSON, default=list)
+    links: Mapped[list] = mapped_column(JSON, default=list)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    diff: Mapped[str] = mapped_column(Text, default="")

@@ -75,6 +75,19 @@ def failure_streak(session: Session, page_id: str) -> list[Fetch]:
     return list(session.scalars(query))
 
 
+def previous_failure_streak(session: Session, page_id: str) -> list[Fetch]:
+    """The failed attempts just before the page's last good one (the streak that last ended)."""
+    goods = list(session.scalars(
+        select(Fetch.id).where(Fetch.page_id == page_id, Fetch.outcome.in_(GOOD_OUTCOMES)).order_by(Fetch.id.desc()).limit(2)
+    ))
+    if not goods:
+        return []
+    query = select(Fetch).where(Fetch.page_id == page_id, Fetch.id < goods[0]).order_by(Fetch.id)
+    if len(goods) > 1:
+        query = query.where(Fetch.id > goods[1])
+    return list(session.scalars(query))
+
+
 def health(session: Session) -> list[PageHealth]:
     """One row per page: last good fetch, last change, consecutive failures and why."""
     rows = []

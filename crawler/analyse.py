@@ -1,0 +1,174 @@
+"""Analyse: stored snapshots → alerts. Reads only the store, so it can be re-run at any time.
+
+For each snapshot not yet analysed, oldest first: compare it with the page's previous snapshot and
+derive at most one `content` or `new_link` alert; mark it analysed in the same transaction, so a
+crash anywhere leaves it to the next run and the alert's unique key keeps that run from adding it twice.
+
+What counts as a change: lines of the normalized main text (after the page's `ignore` patterns and
+the default volatile patterns) and the set of links. Flip-flops alert once: an inserted line counts
+only if none of the page's last `WINDOW` snapshots had it, a deleted line only if all of them had
+it, a link only if none of them linked it. A→B alerts; B→A and A→B again do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from crawler.noise import apply_ignores, clean_line
+from store import alerts, pages
+from store.db import session_scope, utcnow
+from store.diff import Diff, diff, line_changes
+from store.models import Page, Snapshot
+
+log = logging.getLogger(__name__)
+WINDOW = 10
+K_VISA = re.compile(
+    r"K\s*字\s*签证|K\s*签证|K字|\bK[- ]?visas?\b|青年科技人才|young (foreign )?(science and technology|scientific and technological|STEM) (talents?|professionals)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A snapshot as compared: its comparison text and links."""
+
+    text: str
+    links: tuple[tuple[str, str], ...]
+
+    @cached_property
+    def lines(self) -> frozenset[str]:
+        return frozenset(self.text.splitlines())
+
+    @cached_property
+    def urls(self) -> frozenset[str]:
+        return frozenset(url for _, url in self.links)
+
+
+@dataclass(frozen=True)
+class Change:
+    new_lines: tuple[str, ...]
+    removed_lines: tuple[str, ...]
+    new_links: tuple[tuple[str, str], ...]
+    diff: Diff
+
+    @property
+    def substantive(self) -> bool:
+        return bool(self.new_lines or self.removed_lines or self.new_links)
+
+
+@dataclass(frozen=True)
+class AnalysisSummary:
+    snapshots: int
+    alerts: dict[str, int]
+
+
+def comparable(text: str, ignore: tuple[str, ...] = ()) -> str:
+    """The text that is compared: page `ignore` patterns and volatile labels removed, empty lines dropped."""
+    lines = (clean_line(line) for line in apply_ignores(text, ignore).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def version(snapshot: Snapshot, ignore: tuple[str, ...] = ()) -> Version:
+    return Version(comparable(snapshot.text, ignore), tuple((t, u) for t, u in snapshot.links))
+
+
+def compare(prev: Version, cur: Version, history: list[Version]) -> Change:
+    """What changed from `prev` to `cur` that `history` (newest first, including prev) had not already shown."""
+    history = history or [prev]
+    inserted, deleted = line_changes(prev.text, cur.text)
+    seen = frozenset().union(*(v.lines for v in history))
+    new_lines = tuple(line for line in inserted if line not in seen)
+    removed = tuple(line for line in deleted if all(line in v.lines for v in history))
+    linked = frozenset().union(*(v.urls for v in history))
+    new_links = tuple(link for link in cur.links if link[1] not in linked)
+    substantive = new_lines or removed or new_links
+    return Change(new_lines, removed, new_links, diff(prev.text, cur.text) if substantive else Diff(()))
+
+
+def is_relevant(*texts: str) -> bool:
+    """Does this text concern the K visa? (A keyword test; facts refine it.)"""
+    return any(K_VISA.search(t) for t in texts if t)
+
+
+def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
+    """The alert for one new snapshot, or None (baseline, noise, or a flip-flop)."""
+    earlier = alerts.earlier_snapshots(session, snap, WINDOW)
+    if not earlier:
+        return None
+    ignore = tuple((page.options or {}).get("ignore", ()))
+    history = [version(s, ignore) for s in earlier]
+    change = compare(history[0], version(snap, ignore), history)
+    if not change.substantive:
+        return None
+    kind = "new_link" if change.new_links else "content"
+    changed = change.new_lines + change.removed_lines + tuple(t for t, _ in change.new_links)
+    return alerts.NewAlert(
+        key=f"{page.id}:{kind}:{earlier[0].id}:{snap.id}", page_id=page.id, url=page.url, kind=kind,
+        relevant=is_relevant(*changed), summary=_summary(page, change), diff=change.diff.excerpt(),
+        from_snapshot_id=earlier[0].id, to_snapshot_id=snap.id, links=change.new_links,
+    )
+
+
+def _summary(page: Page, change: Change) -> str:
+    name = page.name or page.id
+    if change.new_links:
+        first = change.new_links[0][0]
+        more = f" (+{len(change.new_links) - 1} more)" if len(change.new_links) > 1 else ""
+        return f"{name}: new link “{first}”{more}"
+    line = (change.new_lines or change.removed_lines)[0]
+    verb = "added" if change.new_lines else "removed"
+    count = len(change.new_lines) + len(change.removed_lines)
+    return f"{name}: {count} line{'s' if count > 1 else ''} changed; {verb} “{line[:80]}”"
+
+
+def health_alert(session: Session, page: Page, threshold: int) -> alerts.NewAlert | None:
+    """One alert when a page has failed `threshold` times in a row, one when it recovers; nothing in between."""
+    streak = pages.failure_streak(session, page.id)
+    current = session.scalars(select(Snapshot).where(Snapshot.page_id == page.id).order_by(Snapshot.id.desc()).limit(1)).first()
+    relevant = bool(current and is_relevant(current.title, current.text))
+    if len(streak) >= threshold:
+        first, last = streak[0], streak[threshold - 1]
+        return alerts.NewAlert(
+            key=f"{page.id}:health:{first.id}", page_id=page.id, url=page.url, kind="health", relevant=relevant,
+            summary=f"{page.name or page.id}: failing since {first.started_at:%Y-%m-%d %H:%M} UTC "
+                    f"({threshold} attempts in a row): {last.outcome}: {last.reason}",
+        )
+    if streak:
+        return None
+    ended = pages.previous_failure_streak(session, page.id)
+    if len(ended) >= threshold:
+        return alerts.NewAlert(
+            key=f"{page.id}:recovered:{ended[0].id}", page_id=page.id, url=page.url, kind="health", relevant=relevant,
+            summary=f"{page.name or page.id}: recovered after {len(ended)} failed attempts (since {ended[0].started_at:%Y-%m-%d %H:%M} UTC)",
+        )
+    return None
+
+
+def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str, ...] = ()) -> AnalysisSummary:
+    """Derive every alert the store implies and does not hold yet. Idempotent."""
+    counts: Counter[str] = Counter()
+    with session_scope(engine) as session:
+        todo = [s.id for s in alerts.pending_snapshots(session)]
+    for snapshot_id in todo:
+        with session_scope(engine) as session:  # one transaction per snapshot: alert + analysed mark
+            snap = session.get(Snapshot, snapshot_id)
+            page = session.get(Page, snap.page_id)
+            new = snapshot_alert(session, page, snap)
+            if new and alerts.add(session, new, utcnow()):
+                counts[new.kind] += 1
+            snap.analysed_at = utcnow()
+    with session_scope(engine) as session:
+        for page in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
+            if page_ids and page.id not in page_ids:
+                continue
+            new = health_alert(session, page, failures_before_alert)
+            if new and alerts.add(session, new, utcnow()):
+                counts[new.kind] += 1
+    return AnalysisSummary(len(todo), dict(counts))
