@@ -97,6 +97,11 @@ def is_relevant(*texts: str) -> bool:
     return any(K_VISA.search(t) for t in texts if t)
 
 
+def relevance(title: str, change: Change) -> bool:
+    """A change concerns the K visa if its own lines or links say so, or the page's title does."""
+    return is_relevant(title, *change.new_lines, *change.removed_lines, *(t for t, _ in change.new_links))
+
+
 def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
     """The alert for one new snapshot, or None (baseline, noise, or a flip-flop)."""
     earlier = alerts.earlier_snapshots(session, snap, WINDOW)
@@ -108,10 +113,9 @@ def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAl
     if not change.substantive:
         return None
     kind = "new_link" if change.new_links else "content"
-    changed = change.new_lines + change.removed_lines + tuple(t for t, _ in change.new_links)
     return alerts.NewAlert(
         key=f"{page.id}:{kind}:{earlier[0].id}:{snap.id}", page_id=page.id, url=page.url, kind=kind,
-        relevant=is_relevant(*changed), summary=_summary(page, change), diff=change.diff.excerpt(),
+        relevant=relevance(snap.title, change), summary=_summary(page, change), diff=change.diff.excerpt(),
         from_snapshot_id=earlier[0].id, to_snapshot_id=snap.id, links=change.new_links,
     )
 

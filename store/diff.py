@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - exercised only where the wheel is miss
 
 EQUAL, DELETE, INSERT = "=", "-", "+"
 _TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
-_BASE = 0x10000  # tokens become astral-plane code points
+_BASE = 0x10000  # tokens become astral-plane code points; whitespace stays itself
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,9 @@ def diff(a: str, b: str) -> Diff:
     def encode(text: str) -> str:
         out = []
         for tok in tokenize(text):
+            if tok.isspace():  # kept literal, so semantic cleanup can still align edits to line breaks
+                out.append(tok)
+                continue
             code = vocab.get(tok)
             if code is None:
                 code = vocab[tok] = chr(_BASE + len(tokens))
@@ -108,7 +111,7 @@ def diff(a: str, b: str) -> Diff:
 
     ea, eb = encode(a), encode(b)
     raw = _raw_diff(ea, eb)
-    ops = tuple((op, "".join(tokens[ord(c) - _BASE] for c in text)) for op, text in raw if text)
+    ops = tuple((op, "".join(tokens[ord(c) - _BASE] if ord(c) >= _BASE else c for c in text)) for op, text in raw if text)
     return Diff(_merge(ops))
 
 

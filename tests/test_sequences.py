@@ -1,0 +1,113 @@
+"""Cycle sequences through Scrapy and the loopback server: alerts exactly when they should be."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kvwatch.fixture_server import FixtureServer, Route
+from tests.conftest import PAGES, kvwatch, write_watchlist
+
+PAGE = (PAGES / "gov-k-visa-decision.html").read_text(encoding="utf-8")
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _noisy(cycle: int, text: str = PAGE) -> bytes:
+    return (text.replace("浏览次数：18342", f"浏览次数：{18342 + cycle * 17}")
+            .replace("今天是2026年11月25日 星期三", f"今天是2026年11月{25 + cycle % 3}日")
+            .replace("a81f3c0d9e", f"tok{cycle:07d}").replace("某部门就冬季出行答问", f"轮换文章{cycle}")).encode()
+
+
+def _setup(server: FixtureServer, tmp_path: Path) -> None:
+    write_watchlist(tmp_path, f'[[page]]\nid = "gov-k-visa-decision"\nurl = "{server.url("gov-k-visa-decision.html")}"\n')
+
+
+def _cycle(tmp_path: Path, db: str, body: bytes | Route, server: FixtureServer, **kw: object) -> str:
+    route = body if isinstance(body, Route) else Route(200, body, HTML)
+    server.route("gov-k-visa-decision.html", route)
+    result = kvwatch("--db", db, "crawl", cwd=tmp_path, **kw)  # type: ignore[arg-type]
+    assert result.returncode in (0, 70), result.stderr
+    return result.stdout
+
+
+def _alerts(tmp_path: Path, db: str, *args: str) -> list[dict]:
+    out = kvwatch("--db", db, "alerts", "--json", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_noise_every_cycle_and_failures_mid_run_raise_nothing(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    _setup(server, tmp_path)
+    sequence = [_noisy(0), _noisy(1), Route(502, b"bad gateway"), _noisy(2), Route(412, (PAGES / "challenge-412.html").read_bytes(), HTML), _noisy(3)]
+    for step in sequence:
+        _cycle(tmp_path, sqlite_url, step, server)
+    assert _alerts(tmp_path, sqlite_url) == []
+    history = kvwatch("--db", sqlite_url, "history", "gov-k-visa-decision", cwd=tmp_path).stdout.strip().splitlines()
+    assert len(history) == 1, "noise created snapshots"
+
+
+def test_a_real_change_alerts_once_with_diff_and_relevance(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    _setup(server, tmp_path)
+    _cycle(tmp_path, sqlite_url, _noisy(0), server)
+    changed = PAGE.replace("本决定自２０２５年１０月１日起施行。", "本决定自２０２５年１０月１日起施行。K字签证每次停留期限不超过180日。")
+    out = _cycle(tmp_path, sqlite_url, _noisy(1, changed), server)
+    assert "1 alerts (1 content)" in out
+    _cycle(tmp_path, sqlite_url, _noisy(2, changed), server)
+    alerts = _alerts(tmp_path, sqlite_url)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert set(alert) == {"id", "page_id", "url", "kind", "relevant", "detected_at", "facts", "summary", "diff"}
+    assert (alert["page_id"], alert["kind"], alert["relevant"], alert["facts"]) == ("gov-k-visa-decision", "content", True, [])
+    assert "{+K字签证每次停留期限不超过180日。+}" in alert["diff"]
+    assert alert["url"] == server.url("gov-k-visa-decision.html")
+    assert _alerts(tmp_path, sqlite_url, "--kind", "health") == []
+    assert _alerts(tmp_path, sqlite_url, "--page", "other") == []
+    assert len(_alerts(tmp_path, sqlite_url, "--since", alert["detected_at"])) == 1
+    assert _alerts(tmp_path, sqlite_url, "--since", "2999-01-01") == []
+
+    as_json = json.loads(kvwatch("--db", sqlite_url, "diff", "gov-k-visa-decision", "--format", "json", cwd=tmp_path).stdout)
+    assert as_json["spans"] == [{"op": "insert", "text": "K字签证每次停留期限不超过180日。", "before": "提交相应的证明材料”。\n本决定自2025年10月1日起施行。", "after": ""}]
+    text = kvwatch("--db", sqlite_url, "diff", "gov-k-visa-decision", cwd=tmp_path).stdout
+    assert "{+K字签证每次停留期限不超过180日。+}" in text and "\x1b[" not in text  # piped: plain markers
+    html = kvwatch("--db", sqlite_url, "diff", "gov-k-visa-decision", "--format", "html", cwd=tmp_path).stdout
+    assert "<ins>K字签证每次停留期限不超过180日。</ins>" in html
+
+
+def test_three_failures_raise_one_health_alert_and_recovery_one_notice(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    _setup(server, tmp_path)
+    _cycle(tmp_path, sqlite_url, _noisy(0), server)
+    for _ in range(5):
+        _cycle(tmp_path, sqlite_url, Route(200, (PAGES / "maintenance.html").read_bytes(), HTML), server)
+    health = _alerts(tmp_path, sqlite_url, "--kind", "health")
+    assert len(health) == 1 and "(3 attempts in a row): maintenance: maintenance page" in health[0]["summary"]
+    assert health[0]["relevant"] is True  # the page's last good text is about the K visa
+    for cycle in range(2):
+        _cycle(tmp_path, sqlite_url, _noisy(cycle), server)
+    health = _alerts(tmp_path, sqlite_url, "--kind", "health")
+    assert len(health) == 2 and "recovered after 5 failed attempts" in health[1]["summary"]
+    assert [a["kind"] for a in _alerts(tmp_path, sqlite_url)] == ["health", "health"], "the maintenance page caused a content alert"
+
+
+def test_flip_flop_alerts_once(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    _setup(server, tmp_path)
+    a = PAGE.replace("本决定自", "<p>滚动通知：办公时间调整。</p>本决定自")
+    b = PAGE.replace("本决定自", "<p>滚动通知：节假日安排。</p>本决定自")
+    for body in (a, b, a, b, a, b):
+        _cycle(tmp_path, sqlite_url, body.encode(), server)
+    alerts = _alerts(tmp_path, sqlite_url)
+    assert len(alerts) == 1 and "节假日安排" in alerts[0]["diff"]
+
+
+def test_a_crash_after_the_snapshot_write_still_yields_the_alert_once(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    _setup(server, tmp_path)
+    _cycle(tmp_path, sqlite_url, _noisy(0), server)
+    changed = PAGE.replace("２０２５年１０月１日", "２０２６年１月１日").encode()
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path, env={"KVWATCH_FAULT": "after-crawl"})
+    server.route("gov-k-visa-decision.html", Route(200, changed, HTML))
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path, env={"KVWATCH_FAULT": "after-crawl"})
+    assert out.returncode == 70
+    assert _alerts(tmp_path, sqlite_url) == []
+    _cycle(tmp_path, sqlite_url, Route(200, changed, HTML), server)
+    _cycle(tmp_path, sqlite_url, Route(200, changed, HTML), server)
+    alerts = _alerts(tmp_path, sqlite_url)
+    assert len(alerts) == 1 and "本决定自[-2025年10-]{+2026年1+}月1日起施行。" in alerts[0]["diff"]
