@@ -57,7 +57,7 @@ def pure(a: str, b: str, timeout: float) -> int:
 
 
 def main() -> None:
-    print(f"{"input":34} {'kvwatch diff s':>14} {'pure, no limit s':>16} {'pure, 1 s limit s':>17} {'levenshtein (no limit / 1 s)':>30}")
+    print(f"{'input':34} {'kvwatch diff s':>14} {'pure, no limit s':>16} {'pure, 1 s limit s':>17} {'levenshtein (no limit / 1 s)':>30}")
     for label, size, fraction in (("50 KB, 1% edits", 50_000, 0.01), ("500 KB, 1% edits", 500_000, 0.01), ("500 KB, 10% edits", 500_000, 0.10)):
         a = make_text(size)
         b = edit(a, fraction)
@@ -67,7 +67,7 @@ def main() -> None:
         limited = timed(lambda: pure(a, b, 1.0), 1)
         lev_limited = pure(a, b, 1.0)
         lev = f"{exact if exact is not None else '-'} / {lev_limited}"
-        print(f"{label + f" ({len(a)} chars)":34} {ours:14.4f} {slow:16.3f} {limited:17.3f} {lev:>30}")
+        print(f"{label + ' (' + str(len(a)) + ' chars)':34} {ours:14.4f} {slow:16.3f} {limited:17.3f} {lev:>30}")
 
 
 if __name__ == "__main__":
