@@ -21,8 +21,13 @@ from functools import cached_property
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from urllib.parse import urlsplit
+
+from crawler.facts import extract, k_lines, page_is_k
+from crawler.families import tier_for
 from crawler.noise import apply_ignores, clean_line
 from store import alerts, pages
+from store import facts as fact_store
 from store.db import session_scope, utcnow
 from store.diff import Diff, diff, line_changes
 from store.models import Page, Snapshot
@@ -97,9 +102,13 @@ def is_relevant(*texts: str) -> bool:
     return any(K_VISA.search(t) for t in texts if t)
 
 
-def relevance(title: str, change: Change) -> bool:
-    """A change concerns the K visa if its own lines or links say so, or the page's title does."""
-    return is_relevant(title, *change.new_lines, *change.removed_lines, *(t for t, _ in change.new_links))
+def relevance(title: str, prev: Version, cur: Version, change: Change) -> bool:
+    """A change concerns the K visa if a changed line is attributed to it (see crawler.facts), or a new link names it."""
+    if page_is_k(title, cur.text) and change.substantive:
+        return True
+    if set(change.new_lines) & k_lines(title, cur.text) or set(change.removed_lines) & k_lines(title, prev.text):
+        return True
+    return is_relevant(*(text for text, _ in change.new_links))
 
 
 def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
@@ -109,13 +118,14 @@ def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAl
         return None
     ignore = tuple((page.options or {}).get("ignore", ()))
     history = [version(s, ignore) for s in earlier]
-    change = compare(history[0], version(snap, ignore), history)
+    cur = version(snap, ignore)
+    change = compare(history[0], cur, history)
     if not change.substantive:
         return None
     kind = "new_link" if change.new_links else "content"
     return alerts.NewAlert(
         key=f"{page.id}:{kind}:{earlier[0].id}:{snap.id}", page_id=page.id, url=page.url, kind=kind,
-        relevant=relevance(snap.title, change), summary=_summary(page, change), diff=change.diff.excerpt(),
+        relevant=relevance(snap.title, history[0], cur, change), summary=_summary(page, change), diff=change.diff.excerpt(),
         from_snapshot_id=earlier[0].id, to_snapshot_id=snap.id, links=change.new_links,
     )
 
@@ -130,6 +140,22 @@ def _summary(page: Page, change: Change) -> str:
     verb = "added" if change.new_lines else "removed"
     count = len(change.new_lines) + len(change.removed_lines)
     return f"{name}: {count} line{'s' if count > 1 else ''} changed; {verb} “{line[:80]}”"
+
+
+def fact_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
+    """Extract the snapshot's K-visa facts, update the page's timeline, and alert on what changed."""
+    observed = extract(snap.title, snap.text, tuple((t, u) for t, u in snap.links))
+    tier = tier_for(urlsplit(page.url).hostname or "", page.tags or {})
+    changes = fact_store.record(session, page.id, snap.id, snap.first_seen, tier, observed)
+    if not changes:
+        return None
+    name = page.name or page.id
+    heads = "; ".join(f"{fact_store.label(c.field)}: {fact_store.humanize(c.field, c.old)} → {fact_store.humanize(c.field, c.new)}" for c in changes)
+    return alerts.NewAlert(
+        key=f"{page.id}:fact:{snap.id}", page_id=page.id, url=page.url, kind="fact", relevant=True,
+        summary=f"K visa — {heads} ({name})"[:500], diff="\n".join(dict.fromkeys(c.evidence for c in changes)),
+        to_snapshot_id=snap.id, facts=tuple(c.as_dict() for c in changes),
+    )
 
 
 def health_alert(session: Session, page: Page, threshold: int) -> alerts.NewAlert | None:
@@ -164,9 +190,9 @@ def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str,
         with session_scope(engine) as session:  # one transaction per snapshot: alert + analysed mark
             snap = session.get(Snapshot, snapshot_id)
             page = session.get(Page, snap.page_id)
-            new = snapshot_alert(session, page, snap)
-            if new and alerts.add(session, new, utcnow()):
-                counts[new.kind] += 1
+            for new in (snapshot_alert(session, page, snap), fact_alert(session, page, snap)):
+                if new and alerts.add(session, new, utcnow()):
+                    counts[new.kind] += 1
             snap.analysed_at = utcnow()
     with session_scope(engine) as session:
         for page in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):

@@ -16,6 +16,7 @@ class Family:
     listing: tuple[str, ...] = ()     # list-of-articles selectors
     title: tuple[str, ...] = ()       # title selectors (a meta selector reads its content)
     noise: tuple[str, ...] = ()       # removed before text and links are taken
+    tier: str = "other"               # default source tier of its facts
 
 
 FAMILIES: dict[str, Family] = {
@@ -25,12 +26,14 @@ FAMILIES: dict[str, Family] = {
         listing=("div.nbox_ul", "div.newsList", "ul.list_con"),
         title=("#News_Body_Title",),
         noise=("#News_Body_Time", "div.Top_Index_A", "#pages"),
+        tier="mission",
     ),
     "fmprc": Family(
         hosts=("fmprc.gov.cn", "mfa.gov.cn"),
         content=("#News_Body_Txt_A", "div.content_text"),
         listing=("div.rebox_news", "div.newsBd", "div.list1"),
         title=("#News_Body_Title",),
+        tier="ministry",
     ),
     "gov.cn": Family(
         hosts=("www.gov.cn", "english.www.gov.cn", "gov.cn"),
@@ -38,18 +41,21 @@ FAMILIES: dict[str, Family] = {
         listing=(".news_box .list", "div.list", "ul.listTxt"),
         title=("div.share-title", "h1#ti", "meta[name=ArticleTitle]"),
         noise=(".shuzi", "#myFlash", ".pages-date", ".pages_print", ".share", ".editor", "table.bd1 + .relevant"),
+        tier="decree",
     ),
     "nia": Family(
         hosts=("nia.gov.cn",),
         content=("div.content",),
         listing=("div.list_bd",),
         title=("meta[name=ArticleTitle]", "div.title"),
+        tier="ministry",
     ),
     "visaforchina": Family(
         hosts=("visaforchina.cn",),
         content=("div.article-content", "div.notice-detail", "div.detail-content", "div.content"),
         listing=("ul.notice-list", "div.list-content"),
         title=("h1", "div.article-title"),
+        tier="visa-centre",
     ),
 }
 
@@ -75,3 +81,14 @@ def family_for_host(host: str) -> str | None:
         if any(host == h or host.endswith("." + h) for h in family.hosts):
             return name
     return None
+
+
+TIERS = ("decree", "qa", "ministry", "mission", "visa-centre", "other")
+
+
+def tier_for(host: str, tags: dict[str, str]) -> str:
+    """A page's source tier: its `tier` tag, else its site family's, else 'other' (blogs, wikis, rumours)."""
+    if tags.get("tier"):
+        return tags["tier"]
+    name = family_for_host(host)
+    return FAMILIES[name].tier if name else "other"

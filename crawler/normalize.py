@@ -47,6 +47,7 @@ _CJK = r"\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
 _HIDDEN = re.compile(r"display\s*:\s*none")
+CELL = "｜"  # between table cells; full-width, so the CJK spacing rule treats it consistently
 _BREAK = "\u2029"  # a structural line break, distinct from newlines in the page source
 _NOISE_CLASS = re.compile(r"(^|[-_\s])(" + "|".join(map(re.escape, NOISE_CLASS_WORDS)) + r")($|[-_\s\d])", re.I)
 _TITLE_SUFFIX = re.compile(r"\s*[_|｜-]\s*(中国政府网|国家移民管理局|中华人民共和国.*|www\.gov\.cn|.*Embassy.*|.*Consulate.*)$")
@@ -144,13 +145,13 @@ def _strip_chrome(region: Tag, url: str) -> None:
 
 
 def _lines(region: Tag) -> list[str]:
-    """Block elements, <br> and table rows become line breaks; newlines in the source are spaces."""
+    """Block elements, <br> and table rows become line breaks, cells are joined by CELL; newlines in the source are spaces."""
     for br in region.find_all("br"):
         br.replace_with(_BREAK)
     for row in region.find_all("tr"):
         cells = row.find_all(["td", "th"], recursive=False)
         for cell in cells[:-1]:
-            cell.append(" | ")
+            cell.append(CELL)
     for el in region.find_all(BLOCK_TAGS):
         el.insert_before(_BREAK)
         el.insert_after(_BREAK)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.families import TIERS
 from store.errors import ConfigError
 
 KINDS = ("auto", "html", "listing", "pdf", "status")
@@ -192,6 +193,8 @@ def _tags(value: Any, path: str, label: str) -> dict[str, str]:
     for key, tag in value.items():
         if key not in TAG_KEYS or not isinstance(tag, str):
             raise ConfigError(path, f"tag {key!r} must be one of {', '.join(TAG_KEYS)} with a string value", label, "tags")
+    if "tier" in value and value["tier"] not in TIERS:
+        raise ConfigError(path, f"unknown tier {value['tier']!r} (valid tiers: {', '.join(TIERS)})", label, "tags")
     return dict(value)
 
 

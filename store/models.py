@@ -86,3 +86,19 @@ class Alert(Base):
     links: Mapped[list] = mapped_column(JSON, default=list)
     summary: Mapped[str] = mapped_column(Text, default="")
     diff: Mapped[str] = mapped_column(Text, default="")
+
+
+class Fact(Base):
+    """A K-visa fact's value on one page over time: valid_from … valid_to (None = still current)."""
+
+    __tablename__ = "fact"
+    __table_args__ = (Index("ix_fact_page_field", "page_id", "field", "valid_to"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[str] = mapped_column(ForeignKey("page.id"))
+    field: Mapped[str] = mapped_column(String(40), index=True)
+    value: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    tier: Mapped[str] = mapped_column(String(20), default="other")
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshot.id"))
+    valid_from: Mapped[datetime] = mapped_column(DateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

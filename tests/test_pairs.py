@@ -34,7 +34,7 @@ def test_pair(folder: Path) -> None:
         return
     kind = "new_link" if change.new_links else "content"
     got = {"diff": change.diff.excerpt(), "new_links": [list(link) for link in change.new_links],
-           "relevant": relevance(title, change)}
+           "relevant": relevance(title, before, after, change)}
     if os.environ.get("KVWATCH_UPDATE_GOLDENS"):
         (folder / "expected.json").write_text(json.dumps({**expected, **got}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         expected = {**expected, **got}

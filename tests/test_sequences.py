@@ -38,10 +38,13 @@ def _alerts(tmp_path: Path, db: str, *args: str) -> list[dict]:
 
 def test_noise_every_cycle_and_failures_mid_run_raise_nothing(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
     _setup(server, tmp_path)
-    sequence = [_noisy(0), _noisy(1), Route(502, b"bad gateway"), _noisy(2), Route(412, (PAGES / "challenge-412.html").read_bytes(), HTML), _noisy(3)]
+    _cycle(tmp_path, sqlite_url, _noisy(0), server)
+    baseline = _alerts(tmp_path, sqlite_url)
+    assert [(a["kind"], a["facts"]) for a in baseline] == [("fact", [{"field": "effective_date", "old": None, "new": "2025-10-01"}])]
+    sequence = [_noisy(1), Route(502, b"bad gateway"), _noisy(2), Route(412, (PAGES / "challenge-412.html").read_bytes(), HTML), _noisy(3)]
     for step in sequence:
         _cycle(tmp_path, sqlite_url, step, server)
-    assert _alerts(tmp_path, sqlite_url) == []
+    assert _alerts(tmp_path, sqlite_url) == baseline
     history = kvwatch("--db", sqlite_url, "history", "gov-k-visa-decision", cwd=tmp_path).stdout.strip().splitlines()
     assert len(history) == 1, "noise created snapshots"
 
@@ -51,18 +54,21 @@ def test_a_real_change_alerts_once_with_diff_and_relevance(server: FixtureServer
     _cycle(tmp_path, sqlite_url, _noisy(0), server)
     changed = PAGE.replace("本决定自２０２５年１０月１日起施行。", "本决定自２０２５年１０月１日起施行。K字签证每次停留期限不超过180日。")
     out = _cycle(tmp_path, sqlite_url, _noisy(1, changed), server)
-    assert "1 alerts (1 content)" in out
+    assert "2 alerts (1 content, 1 fact)" in out
     _cycle(tmp_path, sqlite_url, _noisy(2, changed), server)
-    alerts = _alerts(tmp_path, sqlite_url)
+    alerts = _alerts(tmp_path, sqlite_url, "--kind", "content")
     assert len(alerts) == 1
     alert = alerts[0]
     assert set(alert) == {"id", "page_id", "url", "kind", "relevant", "detected_at", "facts", "summary", "diff"}
     assert (alert["page_id"], alert["kind"], alert["relevant"], alert["facts"]) == ("gov-k-visa-decision", "content", True, [])
+    facts = _alerts(tmp_path, sqlite_url, "--kind", "fact")
+    assert [f["facts"] for f in facts] == [[{"field": "effective_date", "old": None, "new": "2025-10-01"}],
+                                           [{"field": "stay_duration", "old": None, "new": "P180D"}]]
     assert "{+K字签证每次停留期限不超过180日。+}" in alert["diff"]
     assert alert["url"] == server.url("gov-k-visa-decision.html")
     assert _alerts(tmp_path, sqlite_url, "--kind", "health") == []
     assert _alerts(tmp_path, sqlite_url, "--page", "other") == []
-    assert len(_alerts(tmp_path, sqlite_url, "--since", alert["detected_at"])) == 1
+    assert [a["kind"] for a in _alerts(tmp_path, sqlite_url, "--since", alert["detected_at"])] == ["content", "fact"]
     assert _alerts(tmp_path, sqlite_url, "--since", "2999-01-01") == []
 
     as_json = json.loads(kvwatch("--db", sqlite_url, "diff", "gov-k-visa-decision", "--format", "json", cwd=tmp_path).stdout)
@@ -85,7 +91,7 @@ def test_three_failures_raise_one_health_alert_and_recovery_one_notice(server: F
         _cycle(tmp_path, sqlite_url, _noisy(cycle), server)
     health = _alerts(tmp_path, sqlite_url, "--kind", "health")
     assert len(health) == 2 and "recovered after 5 failed attempts" in health[1]["summary"]
-    assert [a["kind"] for a in _alerts(tmp_path, sqlite_url)] == ["health", "health"], "the maintenance page caused a content alert"
+    assert [a["kind"] for a in _alerts(tmp_path, sqlite_url)] == ["fact", "health", "health"], "the maintenance page caused an alert"
 
 
 def test_flip_flop_alerts_once(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
@@ -94,7 +100,7 @@ def test_flip_flop_alerts_once(server: FixtureServer, tmp_path: Path, sqlite_url
     b = PAGE.replace("本决定自", "<p>滚动通知：节假日安排。</p>本决定自")
     for body in (a, b, a, b, a, b):
         _cycle(tmp_path, sqlite_url, body.encode(), server)
-    alerts = _alerts(tmp_path, sqlite_url)
+    alerts = _alerts(tmp_path, sqlite_url, "--kind", "content")
     assert len(alerts) == 1 and "节假日安排" in alerts[0]["diff"]
 
 
@@ -106,8 +112,10 @@ def test_a_crash_after_the_snapshot_write_still_yields_the_alert_once(server: Fi
     server.route("gov-k-visa-decision.html", Route(200, changed, HTML))
     out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path, env={"KVWATCH_FAULT": "after-crawl"})
     assert out.returncode == 70
-    assert _alerts(tmp_path, sqlite_url) == []
+    assert _alerts(tmp_path, sqlite_url, "--kind", "content") == []
     _cycle(tmp_path, sqlite_url, Route(200, changed, HTML), server)
     _cycle(tmp_path, sqlite_url, Route(200, changed, HTML), server)
-    alerts = _alerts(tmp_path, sqlite_url)
+    alerts = _alerts(tmp_path, sqlite_url, "--kind", "content")
     assert len(alerts) == 1 and "本决定自[-2025年10-]{+2026年1+}月1日起施行。" in alerts[0]["diff"]
+    facts = [a["facts"] for a in _alerts(tmp_path, sqlite_url, "--kind", "fact")]
+    assert facts[-1] == [{"field": "effective_date", "old": "2025-10-01", "new": "2026-01-01"}] and len(facts) == 2
