@@ -13,17 +13,15 @@ it, a link only if none of them linked it. A→B alerts; B→A and A→B again d
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from urllib.parse import urlsplit
-
-from crawler.facts import extract, k_lines, page_is_k
+from crawler.facts import extract, is_relevant, k_lines, page_is_k
 from crawler.families import tier_for
 from crawler.noise import apply_ignores, clean_line
 from store import alerts, pages
@@ -34,10 +32,6 @@ from store.models import Page, Snapshot
 
 log = logging.getLogger(__name__)
 WINDOW = 10
-K_VISA = re.compile(
-    r"K\s*字\s*签证|K\s*签证|K字|\bK[- ]?visas?\b|青年科技人才|young (foreign )?(science and technology|scientific and technological|STEM) (talents?|professionals)",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
@@ -95,11 +89,6 @@ def compare(prev: Version, cur: Version, history: list[Version]) -> Change:
     new_links = tuple(link for link in cur.links if link[1] not in linked)
     substantive = new_lines or removed or new_links
     return Change(new_lines, removed, new_links, diff(prev.text, cur.text) if substantive else Diff(()))
-
-
-def is_relevant(*texts: str) -> bool:
-    """Does this text concern the K visa? (A keyword test; facts refine it.)"""
-    return any(K_VISA.search(t) for t in texts if t)
 
 
 def relevance(title: str, prev: Version, cur: Version, change: Change) -> bool:

@@ -12,12 +12,12 @@ from datetime import datetime
 from sqlalchemy import Engine, func, select
 
 from crawler.analyse import analyse
-from crawler.fetch import FetchPlan, WatchSpider, scrapy_settings
+from crawler.fetch import FetchPlan, WatchSpider, linked_spec, scrapy_settings
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
 from store.db import session_scope, utcnow
 from store.errors import NotFound
-from store.models import Fetch, Snapshot
+from store.models import Fetch, Page, Snapshot
 from store.snapshots import validators
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,11 @@ class CrawlSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     new_snapshots: int = 0
     alerts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def linked(self) -> int:
+        """Linked notices and documents fetched besides the watchlist's pages."""
+        return max(sum(self.outcomes.values()) - self.pages, 0)
 
     @property
     def failed(self) -> int:
@@ -66,9 +71,18 @@ def sync_watchlist(engine: Engine, watchlist: Watchlist) -> None:
         pages.sync(session, watchlist.pages, options)
 
 
-def plan(engine: Engine, specs: list[PageSpec]) -> list[FetchPlan]:
+def plan(engine: Engine, specs: list[PageSpec]) -> tuple[list[FetchPlan], dict[str, list[FetchPlan]]]:
+    """Fetch plans with conditional-GET validators, and per parent the plans of pages it linked before."""
+    by_id = {spec.id: spec for spec in specs}
     with session_scope(engine) as session:
-        return [FetchPlan(spec, *validators(session, spec.id)) for spec in specs]
+        plans = [FetchPlan(spec, *validators(session, spec.id)) for spec in specs]
+        known: dict[str, list[FetchPlan]] = {}
+        for row in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
+            parent = by_id.get((row.options or {}).get("parent"))
+            if parent is not None:
+                child = linked_spec(parent, row.url, row.name)
+                known.setdefault(parent.id, []).append(FetchPlan(child, *validators(session, row.id)))
+        return plans, known
 
 
 def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING") -> CrawlSummary:
@@ -81,7 +95,8 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     url = engine.url.render_as_string(hide_password=False)
     process = CrawlerProcess({**scrapy_settings(watchlist.crawl, url, log_level), "LOG_INSTALL_ROOT_HANDLER": False})
     quiet_scrapy(log_level)
-    process.crawl(WatchSpider, plans=plan(engine, specs))
+    plans, known = plan(engine, specs)
+    process.crawl(WatchSpider, plans=plans, known=known)
     process.start()
     return summarize(engine, started, len(specs))
 

@@ -67,6 +67,17 @@ def duration(num: str, unit: str) -> str:
     return f"P{number(num)}{_ISO_UNIT[unit]}"
 
 
+_K_VISA = re.compile(
+    r"K\s*字\s*签证|K\s*签证|K字|\bK[- ]?visas?\b|青年科技人才|young (foreign )?(science and technology|scientific and technological|STEM) (talents?|professionals)",
+    re.I,
+)
+
+
+def is_relevant(*texts: str) -> bool:
+    """Does any of these texts name the K visa? (The keyword test; attribution below is finer.)"""
+    return any(_K_VISA.search(t) for t in texts if t)
+
+
 # --- attribution --------------------------------------------------------------------------------
 
 def visa_types(text: str) -> list[str]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any, AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -25,12 +26,15 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from crawler.charset import decode
+from crawler.documents import DocumentUnreadable, is_office, normalize_office
+from crawler.facts import is_relevant, page_is_k
 from crawler.noise import apply_ignores
 from crawler.normalize import Normalized, SelectorNotFound, normalize_html
 from crawler.outcome import classify_status, classify_text
 from crawler.pdf import PdfUnreadable, is_pdf, normalize_pdf
 from crawler.watchlist import CrawlSettings, PageSpec
 from store.db import utcnow
+from store.pages import PageRecord
 from store.snapshots import Attempt, Capture
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,30 @@ class FetchPlan:
 class FetchResult:
     attempt: Attempt
     capture: Capture | None = None
+    derived: PageRecord | None = None  # set for a linked document or notice found on a watched page
+
+
+FOLLOW_SUFFIXES = (".pdf", ".doc", ".docx", ".xls", ".xlsx")
+MAX_FOLLOW = 20
+
+
+def links_to_follow(spec: PageSpec, page: Normalized) -> list[PageSpec]:
+    """Same-host links worth snapshotting themselves: K-visa notices, and documents on a K-visa page."""
+    host, about_k = urlsplit(spec.url).hostname, page_is_k(page.title, page.text)
+    out = []
+    for link in page.links:
+        parts = urlsplit(link.url)
+        document = parts.path.lower().endswith(FOLLOW_SUFFIXES)
+        if parts.hostname != host or not (is_relevant(link.text) or (document and about_k)):
+            continue
+        out.append(linked_spec(spec, link.url, link.text))
+    return out[:MAX_FOLLOW]
+
+
+def linked_spec(parent: PageSpec, url: str, name: str) -> PageSpec:
+    """The spec of a page linked from `parent`: its own id, the parent's tags, proxy and politeness."""
+    page_id = f"{parent.id}~{hashlib.sha1(url.encode()).hexdigest()[:10]}"
+    return replace(parent, id=page_id, url=url, name=name, kind="auto", selector=None, ignore=())
 
 
 def scrapy_settings(crawl: CrawlSettings, db_url: str, log_level: str = "WARNING") -> dict[str, Any]:
@@ -92,9 +120,11 @@ def scrapy_settings(crawl: CrawlSettings, db_url: str, log_level: str = "WARNING
 class WatchSpider(scrapy.Spider):
     name = "kvwatch"
 
-    def __init__(self, plans: list[FetchPlan], **kwargs: Any):
+    def __init__(self, plans: list[FetchPlan], known: dict[str, list[FetchPlan]] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.plans = {plan.spec.id: plan for plan in plans}
+        self.known = known or {}  # per parent: the linked pages followed in earlier cycles
+        self.parents: dict[str, str] = {}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for plan in self.plans.values():
@@ -114,45 +144,73 @@ class WatchSpider(scrapy.Spider):
             meta["dont_obey_robotstxt"] = True
         return scrapy.Request(spec.url, headers=headers, meta=meta, callback=self.parse, errback=self.failed, dont_filter=True)
 
-    def parse(self, response: Response) -> FetchResult:
+    def parse(self, response: Response) -> Iterator[FetchResult | scrapy.Request]:
         spec = self.plans[response.meta["page_id"]].spec
         decided = classify_status(response.status, response.body)
         if decided:
-            return self.result(response, *decided)
+            yield self.result(response, *decided)
+            if decided[0] == "not_modified":  # unchanged parent: its links are unchanged too
+                yield from self.follow(spec, [plan.spec for plan in self.known.get(spec.id, [])])
+            return
         try:
             normalized, encoding = read_body(spec, response.url, response.body, _header(response, "content-type"))
-        except (SelectorNotFound, PdfUnreadable) as exc:
-            return self.result(response, "error", str(exc))
+        except (SelectorNotFound, PdfUnreadable, DocumentUnreadable) as exc:
+            yield self.result(response, "error", str(exc))
+            return
         decided = classify_text(normalized.text)
         if decided:
-            return self.result(response, *decided)
-        return self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response))
+            yield self.result(response, *decided)
+            return
+        yield self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response))
+        yield from self.follow(spec, links_to_follow(spec, normalized))
+
+    def follow(self, parent: PageSpec, children: list[PageSpec]) -> Iterator[scrapy.Request]:
+        """Requests for linked pages, one level deep: a linked page's own links are not followed."""
+        if parent.id in self.parents:
+            return
+        validators = {plan.spec.id: plan for plan in self.known.get(parent.id, [])}
+        for child in children:
+            if child.id in self.plans:
+                continue
+            known = validators.get(child.id)
+            self.plans[child.id] = FetchPlan(child, known.etag, known.last_modified) if known else FetchPlan(child)
+            self.parents[child.id] = parent.id
+            yield self.request_for(self.plans[child.id])
 
     def failed(self, failure: Failure) -> FetchResult:
         request = failure.request  # type: ignore[attr-defined]
         outcome, reason = describe_failure(failure, self.settings)
         spec = self.plans[request.meta["page_id"]].spec
         log.info("%s <%s>: %s: %s", spec.id, spec.url, outcome, reason)
-        return FetchResult(Attempt(
+        return FetchResult(derived=self.derived_record(spec.id), attempt=Attempt(
             page_id=spec.id, url=request.url, outcome=outcome, reason=reason,
             started_at=request.meta["started_at"], duration_ms=_elapsed_ms(request.meta),
         ))
+
+    def derived_record(self, page_id: str) -> PageRecord | None:
+        parent = self.parents.get(page_id)
+        if parent is None:
+            return None
+        spec = self.plans[page_id].spec
+        return PageRecord(id=spec.id, url=spec.url, name=spec.name, kind=spec.kind, tags=dict(spec.tags), options={"parent": parent})
 
     def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None) -> FetchResult:
         page_id = response.meta["page_id"]
         if outcome != "ok":
             log.info("%s <%s>: %s: %s", page_id, response.url, outcome, reason)
-        return FetchResult(Attempt(
+        return FetchResult(derived=self.derived_record(page_id), attempt=Attempt(
             page_id=page_id, url=response.url, outcome=outcome, reason=reason, status=response.status,
             started_at=response.meta["started_at"], bytes=len(response.body), duration_ms=_elapsed_ms(response.meta),
             etag=_header(response, "etag") or None, last_modified=_header(response, "last-modified") or None,
-        ), capture)
+        ), capture=capture)
 
 
 def read_body(spec: PageSpec, url: str, body: bytes, content_type: str) -> tuple[Normalized, str]:
-    """Normalize an HTML or PDF body; the kind is decided by the bytes, not the URL."""
+    """Normalize an HTML, PDF or Office body; the kind is decided by the bytes, not the URL."""
     if spec.kind == "pdf" or is_pdf(body):
         return normalize_pdf(body), "binary"
+    if is_office(body):
+        return normalize_office(body, url.rsplit("/", 1)[-1]), "binary"
     html, encoding = decode(body, content_type, spec.encoding)
     if spec.kind == "status":
         return normalize_html(html, url, "title"), encoding

@@ -7,6 +7,7 @@ from typing import Any
 
 from crawler.fetch import FetchResult
 from store.db import make_engine, session_scope
+from store.pages import ensure
 from store.snapshots import record
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ class StorePipeline:
         if not isinstance(item, FetchResult):
             return item
         with session_scope(self.engine) as session:
+            if item.derived is not None:
+                ensure(session, item.derived)
             stored = record(session, item.attempt, item.capture)
         log.info("%s: %s%s", item.attempt.page_id, item.attempt.outcome, " (new snapshot)" if stored.new_snapshot else "")
         return item

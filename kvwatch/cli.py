@@ -91,7 +91,8 @@ def _crawl_line(summary: Any) -> str:
     parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items()))
     raised = sum(summary.alerts.values())
     kinds = f" ({', '.join(f'{n} {k}' for k, n in sorted(summary.alerts.items()))})" if raised else ""
-    return f"crawled {summary.pages} pages: {parts or 'nothing fetched'}; {summary.new_snapshots} new snapshots; {raised} alerts{kinds}"
+    linked = f" (+{summary.linked} linked)" if summary.linked else ""
+    return f"crawled {summary.pages} pages{linked}: {parts or 'nothing fetched'}; {summary.new_snapshots} new snapshots; {raised} alerts{kinds}"
 
 
 @main.command("pages")
@@ -227,3 +228,33 @@ def _parse_time(value: str) -> datetime:
 
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
+
+
+@main.command("facts")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: values per field and source, and disagreements.")
+@click.option("--field", "field", metavar="F", help="Only this field (e.g. stay_duration).")
+@click.option("--at", "at", metavar="DATE", help="The values as they stood at this ISO date/time (UTC).")
+@click.pass_obj
+@fail_cleanly
+def facts_cmd(obj: Context, as_json: bool, field: str | None, at: str | None) -> None:
+    """The K visa's facts per source (now, or at a date), and the fields where official sources disagree."""
+    from crawler.facts import FIELDS
+    from store import facts as fact_store
+
+    if field is not None and field not in FIELDS:
+        raise NotFound(f"unknown field {field!r} (valid fields: {', '.join(FIELDS)})")
+    moment = _parse_time(at if at is None or len(at) > 10 else at + "T23:59:59") if at else None
+    with session_scope(obj.engine()) as session:
+        rows = fact_store.as_of(session, moment, field)
+        data = [{"field": f.field, "value": f.value, "page_id": f.page_id, "url": p.url, "tier": f.tier, "since": f.valid_from.isoformat(timespec="seconds") + "Z",
+                 "evidence": f.evidence} for f, p in rows]
+        conflicts = fact_store.disagreements(rows)
+    if as_json:
+        click.echo(json.dumps({"at": moment.isoformat() + "Z" if moment else None, "facts": data, "disagreements": conflicts}, ensure_ascii=False, indent=2))
+        return
+    for row in data:
+        mark = "!" if row["field"] in conflicts else " "
+        value = fact_store.humanize(row["field"], row["value"])
+        click.echo(f"{mark} {fact_store.label(row['field']):24} {value[:60]:60} {row['page_id']} [{row['tier']}] since {row['since'][:10]}")
+    for name, values in conflicts.items():
+        click.echo(f"! sources disagree on {fact_store.label(name)}: " + "; ".join(f"{fact_store.humanize(name, v)} ({', '.join(ids)})" for v, ids in values.items()))

@@ -41,6 +41,30 @@ class PageHealth:
     reason: str            # the latest failure's reason, if failing
 
 
+@dataclass(frozen=True)
+class PageRecord:
+    """A page not in the watchlist: a linked notice or document found on a watched page."""
+
+    id: str
+    url: str
+    name: str = ""
+    kind: str = "auto"
+    tags: dict[str, str] | None = None
+    options: dict[str, Any] | None = None
+
+
+def ensure(session: Session, record: PageRecord) -> None:
+    """Create or refresh a linked page's row (it is managed by its parent, not the watchlist)."""
+    row = session.get(Page, record.id)
+    now = utcnow()
+    if row is None:
+        row = Page(id=record.id, created_at=now)
+        session.add(row)
+    row.url, row.name, row.kind = record.url, record.name, record.kind
+    row.tags, row.options, row.enabled, row.updated_at = dict(record.tags or {}), dict(record.options or {}), True, now
+    session.flush()
+
+
 def sync(session: Session, pages: Iterable[PageConfig], options: dict[str, dict[str, Any]] | None = None) -> None:
     """Upsert watchlist pages; pages no longer listed are disabled (their history is kept)."""
     now, listed = utcnow(), set()
@@ -53,7 +77,8 @@ def sync(session: Session, pages: Iterable[PageConfig], options: dict[str, dict[
         row.enabled, row.updated_at = spec.enabled, now
         session.add(row)
     for page_id, row in existing.items():
-        if page_id not in listed and row.enabled:
+        parent = (row.options or {}).get("parent")
+        if page_id not in listed and row.enabled and (parent is None or parent not in listed):
             row.enabled, row.updated_at = False, now
 
 

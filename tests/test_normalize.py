@@ -90,3 +90,31 @@ def test_pdf_text_is_chinese_and_page_numbers_are_dropped() -> None:
     page = normalize_pdf((PAGES / "embassy-visa-guide-pdf.pdf").read_bytes())
     assert "二、K字签证有效期为5年，可多次入境，每次停留不超过180日。" in page.text.splitlines()
     assert "- 1 -" not in page.text
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, body in files.items():
+            archive.writestr(name, body)
+    return out.getvalue()
+
+
+def test_docx_and_xlsx_attachments_become_text() -> None:
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    docx = _zip({"word/document.xml": f"<w:document {w}><w:body><w:p><w:r><w:t>K字签证</w:t></w:r><w:r><w:t>停留期１８０日</w:t></w:r></w:p><w:p><w:r><w:t>第二段</w:t></w:r></w:p></w:body></w:document>"})
+    page, _ = read_body(PageSpec(id="d", url="http://127.0.0.1/a.docx"), "http://127.0.0.1/a.docx", docx, "application/octet-stream")
+    assert page.text == "K字签证停留期180日\n第二段"
+    s = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    xlsx = _zip({
+        "xl/workbook.xml": f"<workbook {s}/>",
+        "xl/sharedStrings.xml": f"<sst {s}><si><t>院校</t></si><si><t>东岳理工大学</t></si></sst>",
+        "xl/worksheets/sheet1.xml": f'<worksheet {s}><sheetData><row><c t="s"><v>0</v></c><c><v>1</v></c></row><row><c t="s"><v>1</v></c><c><v>2</v></c></row></sheetData></worksheet>',
+    })
+    page, _ = read_body(PageSpec(id="x", url="http://127.0.0.1/a.xlsx"), "http://127.0.0.1/a.xlsx", xlsx, "application/octet-stream")
+    assert page.text == "院校｜1\n东岳理工大学｜2"
+    legacy, _ = read_body(PageSpec(id="l", url="http://127.0.0.1/a.doc"), "http://127.0.0.1/a.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100, "")
+    assert legacy.text.startswith("a.doc: binary Office document, 108 bytes, sha256 ")

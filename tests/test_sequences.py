@@ -119,3 +119,61 @@ def test_a_crash_after_the_snapshot_write_still_yields_the_alert_once(server: Fi
     assert len(alerts) == 1 and "本决定自[-2025年10-]{+2026年1+}月1日起施行。" in alerts[0]["diff"]
     facts = [a["facts"] for a in _alerts(tmp_path, sqlite_url, "--kind", "fact")]
     assert facts[-1] == [{"field": "effective_date", "old": "2025-10-01", "new": "2026-01-01"}] and len(facts) == 2
+
+
+def test_facts_command_shows_values_per_source_history_and_disagreements(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    tiers = {"embassy-my-visa": "mission", "consulate-visa-types-table": "mission", "blog-k-visa-rumour": "other"}
+    write_watchlist(tmp_path, "\n".join(
+        f'[[page]]\nid = "{pid}"\nurl = "{server.url(pid + ".html")}"\ntags = {{ tier = "{tier}" }}\n' for pid, tier in tiers.items()
+    ))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    out = json.loads(kvwatch("--db", sqlite_url, "facts", "--json", "--field", "stay_duration", cwd=tmp_path).stdout)
+    assert sorted((f["page_id"], f["value"], f["tier"]) for f in out["facts"]) == [
+        ("consulate-visa-types-table", "P90D", "mission"), ("embassy-my-visa", "P180D", "mission")]
+    assert out["disagreements"] == {"stay_duration": {"P180D": ["embassy-my-visa"], "P90D": ["consulate-visa-types-table"]}}
+    validity = json.loads(kvwatch("--db", sqlite_url, "facts", "--json", "--field", "validity", cwd=tmp_path).stdout)
+    assert ("blog-k-visa-rumour", "P10Y", "other") in [(f["page_id"], f["value"], f["tier"]) for f in validity["facts"]]
+    assert set(validity["disagreements"]["validity"]) == {"P5Y", "P2Y"}, "a rumour counted as an official source"
+    past = json.loads(kvwatch("--db", sqlite_url, "facts", "--json", "--at", "2020-01-01", cwd=tmp_path).stdout)
+    assert past["facts"] == []
+    text = kvwatch("--db", sqlite_url, "facts", cwd=tmp_path).stdout
+    assert "! stay per entry" in text and "180 days" in text and "sources disagree on stay per entry" in text
+    bad = kvwatch("--db", sqlite_url, "facts", "--field", "stay", cwd=tmp_path)
+    assert bad.returncode == 1 and "valid fields: stay_duration" in bad.stderr
+
+
+def test_a_linked_institution_list_pdf_is_read_and_its_changes_are_named(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+    import io
+
+    def pdf(names: list[str]) -> bytes:
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+        out = io.BytesIO()
+        doc = canvas.Canvas(out, invariant=1)
+        doc.setFont("STSong-Light", 12)
+        for i, line in enumerate(["K字签证知名高校和科研机构名单", *names]):
+            doc.drawString(60, 780 - 24 * i, line)
+        doc.save()
+        return out.getvalue()
+
+    write_watchlist(tmp_path, f'[[page]]\nid = "mission-k-institutions-link"\nurl = "{server.url("mission-k-institutions-link.html")}"\n')
+    server.route("P020251101000001.pdf", Route(200, (PAGES / "mission-k-institutions-pdf.pdf").read_bytes(), {"Content-Type": "application/pdf"}))
+    assert "(+1 linked)" in kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).stdout
+    server.route("P020251101000001.pdf", Route(200, pdf(["东岳理工大学", "南海海洋研究所", "北辰工业大学"]), {"Content-Type": "application/pdf"}))
+    kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    facts = _alerts(tmp_path, sqlite_url, "--kind", "fact")
+    parent = [a for a in facts if a["page_id"] == "mission-k-institutions-link"]
+    assert parent[0]["facts"] == [
+        {"field": "institution_list", "old": None, "new": server.url("P020251101000001.pdf")}]
+    latest = facts[-1]
+    assert "~" in latest["page_id"] and latest["facts"][0]["field"] == "institution_list"
+    assert latest["facts"][0]["new"] == "东岳理工大学; 北辰工业大学; 南海海洋研究所"
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+    from store.models import Alert
+
+    with Session(create_engine(sqlite_url)) as s:
+        stored = s.get(Alert, latest["id"])
+        assert (stored.facts[0]["added"], stored.facts[0]["removed"]) == (["北辰工业大学"], ["西湖湾科学院"])
