@@ -40,8 +40,14 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Context:
-    def __init__(self, db: str | None, watchlist: str, verbose: int):
+    def __init__(self, db: str | None, watchlist: str, verbose: int, subscribers: str = "subscribers.toml"):
         self.db_url, self.watchlist_path, self.verbose = resolve_url(db), watchlist, verbose
+        self.subscribers_path = subscribers
+
+    def subscribers(self):  # type: ignore[no-untyped-def]
+        from notifier.subscribers import load
+
+        return load(self.subscribers_path)
 
     def engine(self, upgrade: bool = True):  # type: ignore[no-untyped-def]
         return open_store(self.db_url, upgrade=upgrade)
@@ -57,11 +63,12 @@ class Context:
 @click.group()
 @click.option("--db", envvar="KVWATCH_DB", help="Database URL (default: $KVWATCH_DB or sqlite:///kvwatch.db).")
 @click.option("--watchlist", default="watchlist.toml", show_default=True, envvar="KVWATCH_WATCHLIST", help="The watchlist file.")
+@click.option("--subscribers", default="subscribers.toml", show_default=True, envvar="KVWATCH_SUBSCRIBERS", help="The subscribers file.")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, watchlist: str, verbose: int) -> None:
+def main(ctx: click.Context, db: str | None, watchlist: str, subscribers: str, verbose: int) -> None:
     """kvwatch: watch official pages for changes to China's K visa."""
-    ctx.obj = Context(db, watchlist, verbose)
+    ctx.obj = Context(db, watchlist, verbose, subscribers)
     configure_logging(verbose)
 
 
@@ -207,15 +214,20 @@ def alerts_cmd(obj: Context, as_json: bool, since: str | None, page_id: str | No
     """List alerts: content changes, new links, page health, fact changes."""
     from store import alerts as alerts_mod
 
+    from store.deliveries import state_by_alert
+
     moment = _parse_time(since) if since else None
     with session_scope(obj.engine()) as session:
         rows = [alerts_mod.to_json(a) for a in alerts_mod.query(session, moment, page_id, kind)]
+        states = state_by_alert(session)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
         flag = "K" if row["relevant"] else " "
-        click.echo(f"{row['id']:>5} {row['detected_at'][:16]} {flag} {row['kind']:8} {row['page_id']:30} {row['summary']}")
+        state = states.get(row["id"])
+        sent = f"{state['sent']}/{sum(state.values())} sent" if state else "not queued"
+        click.echo(f"{row['id']:>5} {row['detected_at'][:16]} {flag} {row['kind']:8} {row['page_id']:30} {sent:12} {row['summary']}")
 
 
 def _parse_time(value: str) -> datetime:
@@ -258,3 +270,72 @@ def facts_cmd(obj: Context, as_json: bool, field: str | None, at: str | None) ->
         click.echo(f"{mark} {fact_store.label(row['field']):24} {value[:60]:60} {row['page_id']} [{row['tier']}] since {row['since'][:10]}")
     for name, values in conflicts.items():
         click.echo(f"! sources disagree on {fact_store.label(name)}: " + "; ".join(f"{fact_store.humanize(name, v)} ({', '.join(ids)})" for v, ids in values.items()))
+
+
+@main.command("subscribers")
+@click.pass_obj
+@fail_cleanly
+def subscribers_cmd(obj: Context) -> None:
+    """List subscribers: channels, cadence, filters, and what each would receive (pending, sent)."""
+    from notifier.deliver import sync, wanted
+    from store.deliveries import state_by_subscriber
+    from store.db import utcnow
+
+    subs = obj.subscribers()
+    engine = obj.engine()
+    sync(engine, subs)
+    with session_scope(engine) as session:
+        states = state_by_subscriber(session)
+        would = {s.id: len(wanted(session, s, utcnow())) for s in subs}
+    for sub in subs:
+        channels = ", ".join([f"email {', '.join(sub.email)}"] * bool(sub.email) + [f"slack ${sub.slack}"] * bool(sub.slack))
+        when = sub.cadence if sub.cadence == "immediate" else f"{sub.cadence} at {sub.at:%H:%M} {sub.timezone}"
+        filters = "; ".join(filter(None, [
+            f"pages {', '.join(sub.pages)}" if sub.pages else "", f"tags {dict(sub.tags)}" if sub.tags else "",
+            f"fields {', '.join(sub.fields)}" if sub.fields else "", f"kinds {', '.join(sub.kinds)}",
+            "K-visa only" if sub.relevant_only else "all alerts"]))
+        state = states.get(sub.id, {})
+        click.echo(f"{sub.id}: {channels}; {when}; {filters}")
+        click.echo(f"    matches {would[sub.id]} recent alerts; deliveries: {state.get('pending', 0)} pending, {state.get('sent', 0)} sent")
+
+
+@main.command("digest")
+@click.option("--subscriber", "subscriber_id", metavar="ID", help="Only this subscriber.")
+@click.option("--dry-run", is_flag=True, required=True, help="Print what would be sent; send nothing (required).")
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "slack"]), default="text", show_default=True)
+@click.pass_obj
+@fail_cleanly
+def digest_cmd(obj: Context, subscriber_id: str | None, dry_run: bool, fmt: str) -> None:
+    """Print the digest each subscriber would receive now, in text, HTML or Slack JSON."""
+    from notifier.deliver import preview
+    from notifier.digest import as_json, render_html, render_slack, render_text
+
+    subs = obj.subscribers()
+    if subscriber_id is not None:
+        subs = tuple(s for s in subs if s.id == subscriber_id)
+        if not subs:
+            raise NotFound(f"no subscriber with id {subscriber_id!r} in {obj.subscribers_path}")
+    digests = preview(obj.engine(), subs)
+    if not digests:
+        click.echo("nothing to send", err=True)
+    for digest in digests:
+        if fmt == "slack":
+            click.echo(as_json([payload for _, payload in render_slack(digest)]))
+        else:
+            click.echo(render_html(digest) if fmt == "html" else render_text(digest))
+
+
+@main.command("deliver")
+@click.pass_obj
+@fail_cleanly
+def deliver_cmd(obj: Context) -> None:
+    """Send the digests that are due; failed deliveries stay queued and are retried later."""
+    from notifier.deliver import deliver
+
+    summary = deliver(obj.engine(), obj.subscribers())
+    click.echo(_deliver_line(summary))
+
+
+def _deliver_line(summary: Any) -> str:
+    failed = f"; {len(summary.failures)} failed (will retry): " + "; ".join(summary.failures) if summary.failures else ""
+    return f"queued {summary.queued}, sent {summary.messages} messages covering {summary.delivered} deliveries{failed}"

@@ -6,7 +6,8 @@
     │   ├── DatabaseUnavailable  the database cannot be opened or reached
     │   ├── RunLocked            another run holds the database
     │   └── NotFound             an unknown page id, snapshot or date
-    └── FetchError             one page could not be fetched (recorded, never raised past a run)
+    ├── FetchError             one page could not be fetched (recorded, never raised past a run)
+    └── DeliveryError          a channel did not confirm a message (kept pending, retried later)
 
 It lives in `store` because `store` is the layer every other layer may import.
 Messages name the file and entry, or the page id and URL.
@@ -50,3 +51,11 @@ class FetchError(KvwatchError):
     def __init__(self, page_id: str, url: str, outcome: str, reason: str):
         self.page_id, self.url, self.outcome, self.reason = page_id, url, outcome, reason
         super().__init__(f"{page_id} <{url}>: {outcome}: {reason}")
+
+
+class DeliveryError(KvwatchError):
+    """A channel did not confirm a message; `retry_after` (seconds) when the channel said when to retry."""
+
+    def __init__(self, channel: str, target: str, reason: str, retry_after: float | None = None):
+        self.channel, self.target, self.reason, self.retry_after = channel, target, reason, retry_after
+        super().__init__(f"{channel} to {target}: {reason}")

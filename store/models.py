@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -102,3 +102,36 @@ class Fact(Base):
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshot.id"))
     valid_from: Mapped[datetime] = mapped_column(DateTime)
     valid_to: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Subscriber(Base):
+    """A subscriber, synced from subscribers.toml (its channels, cadence and filters in `config`)."""
+
+    __tablename__ = "subscriber"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    config: Mapped[dict] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """The outbox: one row per (subscriber, alert, channel); `sent` only after the channel confirmed."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "alert_id", "channel", name="uq_delivery_subscriber_alert_channel"),
+        Index("ix_delivery_pending", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[str] = mapped_column(ForeignKey("subscriber.id"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    next_try_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    response: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,137 @@
+"""Deliver: alerts → outbox → digests → channels → confirmations.
+
+1. Sync subscribers into the store; enqueue every alert a subscriber wants and has not had, once
+   per channel, due at the subscriber's next digest time.
+2. For every (subscriber, channel) with due deliveries, build one digest and send it.
+3. Mark exactly the confirmed deliveries sent; everything else stays pending with backoff (or the
+   channel's Retry-After). A crash between sending and recording re-sends on the next run (at
+   least once); a confirmed delivery is never selected again. One bad subscriber or channel never
+   stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select
+
+from notifier.channels import channel
+from notifier.channels.slack import PartialDelivery
+from notifier.digest import Digest, build
+from notifier.subscribers import Subscriber
+from store import alerts as alert_store
+from store import deliveries
+from store.db import session_scope, utcnow
+from store.errors import DeliveryError
+from store.models import Alert, Delivery, Page
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    queued: int = 0
+    messages: int = 0
+    delivered: int = 0
+    failures: tuple[str, ...] = field(default=())
+
+
+def sync(engine: Engine, subscribers: tuple[Subscriber, ...]) -> None:
+    with session_scope(engine) as session:
+        deliveries.sync_subscribers(session, [deliveries.SubscriberRecord(s.id, s.name, s.config()) for s in subscribers])
+
+
+def wanted(session, subscriber: Subscriber, now: datetime) -> list[Alert]:  # type: ignore[no-untyped-def]
+    """The alerts within the subscriber's backlog window that pass its filters."""
+    tags = {p.id: (p.tags or {}) for p in session.scalars(select(Page))}
+    since = now - timedelta(days=subscriber.backlog_days)
+    return [a for a in alert_store.query(session, since=since) if subscriber.wants(a, tags.get(a.page_id, {}))]
+
+
+def enqueue(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime) -> int:
+    queued = 0
+    with session_scope(engine) as session:
+        for sub in subscribers:
+            for name in sub.channels:
+                known = deliveries.known_alert_ids(session, sub.id, name)
+                for alert in wanted(session, sub, now):
+                    if alert.id not in known:
+                        queued += deliveries.enqueue(session, sub.id, alert.id, name, sub.due_at(alert.detected_at))
+    return queued
+
+
+def deliver(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime | None = None) -> DeliverySummary:
+    """Send every digest that is due; record what the channels confirmed."""
+    now = now or utcnow()
+    sync(engine, subscribers)
+    queued = enqueue(engine, subscribers, now)
+    by_id = {s.id: s for s in subscribers}
+    with session_scope(engine) as session:
+        groups = {key: [d.id for d, _ in rows] for key, rows in deliveries.due(session, now).items()}
+    messages = delivered = 0
+    failures: list[str] = []
+    for (sub_id, name), delivery_ids in groups.items():
+        sub = by_id.get(sub_id)
+        if sub is None or name not in sub.channels:
+            continue
+        sent, error = _send(engine, sub, name, delivery_ids, now)
+        if os.environ.get("KVWATCH_FAULT") == "after-send":  # crash test: sent, not yet recorded
+            log.error("KVWATCH_FAULT=after-send: exiting before recording the delivery")
+            os._exit(70)
+        messages += len(sent)
+        delivered += _record(engine, delivery_ids, sent, error, now)
+        if error is not None:
+            failures.append(f"{sub_id}: {error}")
+            log.warning("delivery failed, will retry: %s: %s", sub_id, error)
+    return DeliverySummary(queued, messages, delivered, tuple(failures))
+
+
+def _send(engine: Engine, sub: Subscriber, name: str, delivery_ids: list[int], now: datetime) -> tuple[list, DeliveryError | None]:  # type: ignore[type-arg]
+    try:
+        digest = _digest_for(engine, sub, delivery_ids, now)
+        return channel(name)(digest, sub, now), None
+    except PartialDelivery as exc:
+        return exc.sent, exc
+    except DeliveryError as exc:
+        return [], exc
+    except Exception as exc:  # noqa: BLE001 - one bad subscriber or channel never stops the others
+        log.exception("unexpected error delivering to %s via %s", sub.id, name)
+        return [], DeliveryError(name, sub.id, f"{type(exc).__name__}: {exc}")
+
+
+def _digest_for(engine: Engine, sub: Subscriber, delivery_ids: list[int], now: datetime) -> Digest:
+    with session_scope(engine) as session:
+        rows = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
+        alerts = list(session.scalars(select(Alert).where(Alert.id.in_([d.alert_id for d in rows])).order_by(Alert.id)))
+        names = {p.id: p.name or p.id for p in session.scalars(select(Page))}
+        return build(sub, alerts, names, now)
+
+
+def _record(engine: Engine, delivery_ids: list[int], sent: list, error: DeliveryError | None, now: datetime) -> int:  # type: ignore[type-arg]
+    confirmed = {alert_id: s.response for s in sent for alert_id in s.alert_ids}
+    with session_scope(engine) as session:
+        rows = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
+        done = [d for d in rows if d.alert_id in confirmed]
+        for d in done:
+            deliveries.mark_sent(session, [d], confirmed[d.alert_id], now)
+        rest = [d for d in rows if d.alert_id not in confirmed]
+        if rest:
+            deliveries.mark_failed(session, rest, str(error) if error else "not confirmed", now, error.retry_after if error else None)
+    return len(done)
+
+
+def preview(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime | None = None) -> list[Digest]:
+    """The digest each subscriber would get now if every pending alert were due (writes nothing)."""
+    now = now or utcnow()
+    out = []
+    with session_scope(engine) as session:
+        names = {p.id: p.name or p.id for p in session.scalars(select(Page))}
+        for sub in subscribers:
+            sent = set(session.scalars(select(Delivery.alert_id).where(Delivery.subscriber_id == sub.id, Delivery.status == "sent")))
+            alerts = [a for a in wanted(session, sub, now) if a.id not in sent]
+            if alerts:
+                out.append(build(sub, alerts, names, now))
+    return out
