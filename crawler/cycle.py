@@ -42,13 +42,13 @@ class CrawlSummary:
         return sum(n for outcome, n in self.outcomes.items() if outcome not in ("ok", "not_modified"))
 
 
-def run_cycle(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING") -> CrawlSummary:
+def run_cycle(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:
     """One cycle: crawl, then derive alerts from whatever the store now holds.
 
     `KVWATCH_FAULT=after-crawl` makes the process die between the two (used by the crash test):
     the snapshots are stored, their alerts are not, and the next cycle must still produce them, once.
     """
-    summary = crawl(engine, watchlist, only, log_level)
+    summary = crawl(engine, watchlist, only, log_level, progress)
     if os.environ.get("KVWATCH_FAULT") == "after-crawl":
         log.error("KVWATCH_FAULT=after-crawl: exiting before analysis")
         os._exit(70)
@@ -85,7 +85,7 @@ def plan(engine: Engine, specs: list[PageSpec]) -> tuple[list[FetchPlan], dict[s
         return plans, known
 
 
-def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING") -> CrawlSummary:
+def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:
     """Fetch the selected pages once, in this process, and record every attempt."""
     from scrapy.crawler import CrawlerProcess
 
@@ -93,19 +93,13 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     sync_watchlist(engine, watchlist)
     started = utcnow()
     url = engine.url.render_as_string(hide_password=False)
-    process = CrawlerProcess({**scrapy_settings(watchlist.crawl, url, log_level), "LOG_INSTALL_ROOT_HANDLER": False})
-    quiet_scrapy(log_level)
+    settings = {**scrapy_settings(watchlist.crawl, url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,
+                "KVWATCH_PROGRESS": progress, "KVWATCH_PAGES": len(specs)}
+    process = CrawlerProcess(settings)
     plans, known = plan(engine, specs)
     process.crawl(WatchSpider, plans=plans, known=known)
     process.start()
     return summarize(engine, started, len(specs))
-
-
-def quiet_scrapy(log_level: str) -> None:
-    """Scrapy resets its loggers to DEBUG when a process starts: keep them quiet unless asked."""
-    level = {"WARNING": logging.CRITICAL, "INFO": logging.WARNING}.get(log_level, logging.DEBUG)
-    for name in ("scrapy", "twisted", "py.warnings"):
-        logging.getLogger(name).setLevel(level)
 
 
 def summarize(engine: Engine, since: datetime, page_count: int) -> CrawlSummary:

@@ -181,7 +181,7 @@ class WatchSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         outcome, reason = describe_failure(failure, self.settings)
         spec = self.plans[request.meta["page_id"]].spec
-        log.info("%s <%s>: %s: %s", spec.id, spec.url, outcome, reason)
+        log.info("%s: %s", outcome, reason, extra={"page": spec.id, "url": request.url, "outcome": outcome, "reason": reason, "duration_ms": _elapsed_ms(request.meta)})
         return FetchResult(derived=self.derived_record(spec.id), attempt=Attempt(
             page_id=spec.id, url=request.url, outcome=outcome, reason=reason,
             started_at=request.meta["started_at"], duration_ms=_elapsed_ms(request.meta),
@@ -196,8 +196,8 @@ class WatchSpider(scrapy.Spider):
 
     def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None) -> FetchResult:
         page_id = response.meta["page_id"]
-        if outcome != "ok":
-            log.info("%s <%s>: %s: %s", page_id, response.url, outcome, reason)
+        log.info("%s%s", outcome, f": {reason}" if reason else "", extra={
+            "page": page_id, "url": response.url, "outcome": outcome, "status": response.status, "duration_ms": _elapsed_ms(response.meta)})
         return FetchResult(derived=self.derived_record(page_id), attempt=Attempt(
             page_id=page_id, url=response.url, outcome=outcome, reason=reason, status=response.status,
             started_at=response.meta["started_at"], bytes=len(response.body), duration_ms=_elapsed_ms(response.meta),

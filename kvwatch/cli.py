@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import sys
 from datetime import datetime
 from typing import Any, Callable
@@ -20,6 +19,7 @@ from store import pages as pages_mod
 from store import snapshots as snapshots_mod
 from store.db import make_engine, open_store, prepare, resolve_url, session_scope
 from store.errors import ConfigError, DatabaseUnavailable, KvwatchError, NotFound, RunLocked
+from kvwatch.logs import configure
 from store.lock import run_lock
 
 EXIT_CODES: dict[type[KvwatchError], int] = {ConfigError: 3, DatabaseUnavailable: 4, RunLocked: 5, NotFound: 1}
@@ -64,19 +64,16 @@ class Context:
 @click.option("--db", envvar="KVWATCH_DB", help="Database URL (default: $KVWATCH_DB or sqlite:///kvwatch.db).")
 @click.option("--watchlist", default="watchlist.toml", show_default=True, envvar="KVWATCH_WATCHLIST", help="The watchlist file.")
 @click.option("--subscribers", default="subscribers.toml", show_default=True, envvar="KVWATCH_SUBSCRIBERS", help="The subscribers file.")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info: one line per page; -vv debug).")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), envvar="KVWATCH_LOG_LEVEL", help="Log level (overrides -v).")
+@click.option("--log-json", is_flag=True, envvar="KVWATCH_LOG_JSON", help="Log one JSON object per line.")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, watchlist: str, subscribers: str, verbose: int) -> None:
+def main(ctx: click.Context, db: str | None, watchlist: str, subscribers: str, verbose: int, log_level: str | None, log_json: bool) -> None:
     """kvwatch: watch official pages for changes to China's K visa."""
+    if log_level:
+        verbose = {"DEBUG": 2, "INFO": 1}.get(log_level, 0)
     ctx.obj = Context(db, watchlist, verbose, subscribers)
-    configure_logging(verbose)
-
-
-def configure_logging(verbose: int) -> None:
-    """kvwatch's own warnings by default; more with -v (info) or -vv (debug)."""
-    logging.basicConfig(level=("WARNING", "INFO", "DEBUG")[min(verbose, 2)], stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
+    configure(log_level or ctx.obj.log_level, log_json)
 
 
 @main.command()
@@ -90,7 +87,7 @@ def crawl(obj: Context, only: tuple[str, ...]) -> None:
     watchlist = obj.watchlist()
     engine = make_engine(obj.db_url)
     with run_lock(engine):
-        summary = run_cycle(prepare(engine), watchlist, only, obj.log_level)
+        summary = run_cycle(prepare(engine), watchlist, only, obj.log_level, progress=sys.stderr.isatty())
     click.echo(_crawl_line(summary))
 
 
@@ -339,3 +336,47 @@ def deliver_cmd(obj: Context) -> None:
 def _deliver_line(summary: Any) -> str:
     failed = f"; {len(summary.failures)} failed (will retry): " + "; ".join(summary.failures) if summary.failures else ""
     return f"queued {summary.queued}, sent {summary.messages} messages covering {summary.delivered} deliveries{failed}"
+
+
+@main.command("run")
+@click.pass_obj
+@fail_cleanly
+def run_cmd(obj: Context) -> None:
+    """One crawl cycle, then the digests that are due: the command for cron or a systemd timer."""
+    from crawler.cycle import run_cycle
+    from notifier.deliver import DeliverySummary, deliver
+
+    watchlist = obj.watchlist()
+    subscribers = _subscribers_if_any(obj)
+    engine = make_engine(obj.db_url)
+    with run_lock(engine):
+        prepare(engine)
+        summary = run_cycle(engine, watchlist, (), obj.log_level, progress=sys.stderr.isatty())
+        sent = deliver(engine, subscribers) if subscribers else DeliverySummary()
+    outcomes = summary.outcomes
+    failed = sum(n for k, n in outcomes.items() if k not in ("ok", "not_modified"))
+    note = "" if subscribers else f" (no subscribers: {obj.subscribers_path} not found)"
+    click.echo(f"run: {sum(outcomes.values())} pages fetched, {outcomes.get('not_modified', 0)} unchanged (304), {failed} failed, "
+               f"{summary.new_snapshots} changed; {sum(summary.alerts.values())} alerts; {sent.messages} messages sent{note}"
+               + (f"; {len(sent.failures)} deliveries failed (will retry)" if sent.failures else ""))
+
+
+def _subscribers_if_any(obj: Context):  # type: ignore[no-untyped-def]
+    """The subscribers, or () when the default file does not exist (an explicit path must exist)."""
+    from pathlib import Path
+
+    if obj.subscribers_path == "subscribers.toml" and not Path(obj.subscribers_path).exists():
+        return ()
+    return obj.subscribers()
+
+
+@main.command("serve")
+@click.option("--tick", type=float, default=60.0, show_default=True, help="Seconds between scheduler ticks (each crawls whatever is due).")
+@click.pass_obj
+@fail_cleanly
+def serve_cmd(obj: Context, tick: float) -> None:
+    """Run as a daemon: poll each page at its own interval, send digests on time, stop cleanly on SIGTERM."""
+    from kvwatch.daemon import DaemonSettings, serve
+
+    obj.watchlist()  # fail fast on a bad watchlist
+    serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose))

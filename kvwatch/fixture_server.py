@@ -50,6 +50,8 @@ class FixtureServer:
         self.root, self.last_modified = Path(root), last_modified
         self.routes: dict[str, Route | list[Route]] = {}
         self.seen: list[Seen] = []
+        self.inflight: dict[str, int] = {}
+        self.max_inflight: dict[str, int] = {}
         self.stop_stalls = threading.Event()
         self.lock = threading.Lock()
         self.httpd = _Server((host, port), _Handler)
@@ -136,6 +138,16 @@ class _Handler(BaseHTTPRequestHandler):
         host = parts.hostname if via_proxy else (self.headers.get("Host") or "")
         with fixture.lock:
             fixture.seen.append(Seen(str(host), path, {k.lower(): v for k, v in self.headers.items()}, via_proxy))
+        with fixture.lock:
+            fixture.inflight[path] = fixture.inflight.get(path, 0) + 1
+            fixture.max_inflight[path] = max(fixture.max_inflight.get(path, 0), fixture.inflight[path])
+        try:
+            self._serve(fixture, path)
+        finally:
+            with fixture.lock:
+                fixture.inflight[path] -= 1
+
+    def _serve(self, fixture: FixtureServer, path: str) -> None:
         route = fixture._answer(path) or fixture._file(path) or Route(404, b"<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
         if route.behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {route.behaviour!r}; valid: {', '.join(BEHAVIOURS)}")

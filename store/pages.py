@@ -113,6 +113,11 @@ def previous_failure_streak(session: Session, page_id: str) -> list[Fetch]:
     return list(session.scalars(query))
 
 
+def last_attempts(session: Session) -> dict[str, datetime]:
+    """Each page's latest fetch attempt time."""
+    return dict(session.execute(select(Fetch.page_id, func.max(Fetch.started_at)).group_by(Fetch.page_id)).all())
+
+
 def health(session: Session) -> list[PageHealth]:
     """One row per page: last good fetch, last change, consecutive failures and why."""
     rows = []
