@@ -230,6 +230,14 @@ SENTENCE_FIELDS: dict[str, Callable[[str, str], str | None]] = {
 
 # --- block fields: documents and the institution list -------------------------------------------
 
+_ATTACHMENT = re.compile(r"^(附件|附|下载|相关通知|相关链接|相关文件|Attachment|Annex|Download|Related)\s*\d*\s*[:：]", re.I)
+_LABEL_PREFIX = re.compile(r"^[^：:。，]{0,12}[：:]\s*")
+
+
+def _is_label(sentence: str, labels: set[str]) -> bool:
+    """An attachment line, the page title, or a line that is only a link's text (after a short 'label：')."""
+    core = _LABEL_PREFIX.sub("", sentence).strip("。. ")
+    return bool(_ATTACHMENT.match(sentence)) or sentence.strip() in labels or core in labels
 _DOCS_HEADING = re.compile(r"(申请材料|所需材料|提交(?:以下|下列)?材料|须提交|需提交|应提交|required documents|documents required|application materials|supporting documents)", re.I)
 _ITEM = re.compile(r"^(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、)]|[-•·●]\s*)")
 _INSTITUTION = re.compile(r"(大学|学院|研究所|研究院|研究中心|科学院|实验室|University|Institute|College|Academy|Laboratory)", re.I)
@@ -315,7 +323,10 @@ def extract(title: str, text: str, links: tuple[tuple[str, str], ...] = ()) -> t
     """Every K-visa fact the text states, at most one value per field (the first stated)."""
     found: dict[str, Fact] = {}
     text = expand_tables(text)
+    labels = {t.strip() for t, _ in links} | {title.strip()}
     for k_text, sentence in k_sentences(title, text):
+        if _is_label(sentence, labels):  # a title or a link's label names a document; it states no rule
+            continue
         for field, extractor in SENTENCE_FIELDS.items():
             if field in found:
                 continue

@@ -380,3 +380,59 @@ def serve_cmd(obj: Context, tick: float) -> None:
 
     obj.watchlist()  # fail fast on a bad watchlist
     serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose))
+
+
+@main.command("doctor")
+@click.pass_obj
+def doctor_cmd(obj: Context) -> None:
+    """Check the watchlist, subscribers, database, migrations, SMTP and Slack settings; say what is wrong."""
+    from kvwatch.doctor import run_checks
+
+    checks = run_checks(obj.db_url, obj.watchlist_path, obj.subscribers_path)
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:20} {check.detail}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
+
+
+@main.command("export")
+@click.argument("kind", type=click.Choice(["snapshots", "alerts", "facts"]))
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--page", "page_id", metavar="ID", help="Only this page.")
+@click.option("--since", metavar="DATE", help="Only rows from this ISO date/time (UTC) on.")
+@click.pass_obj
+@fail_cleanly
+def export_cmd(obj: Context, kind: str, fmt: str, page_id: str | None, since: str | None) -> None:
+    """Export snapshots, alerts or facts as JSON or CSV on stdout."""
+    from store.export import rows, write
+
+    with session_scope(obj.engine()) as session:
+        write(rows(session, kind, page_id, _parse_time(since) if since else None), fmt, sys.stdout)
+
+
+@main.command("prune")
+@click.option("--fetches-older-than", "fetch_days", type=int, default=90, show_default=True, metavar="DAYS", envvar="KVWATCH_PRUNE_FETCH_DAYS", help="Delete fetch attempts older than this (each page's newest is kept).")
+@click.option("--raw-older-than", "raw_days", type=int, default=365, show_default=True, metavar="DAYS", envvar="KVWATCH_PRUNE_RAW_DAYS", help="Drop raw bodies of snapshots last seen before this (normalized text is kept).")
+@click.pass_obj
+@fail_cleanly
+def prune_cmd(obj: Context, fetch_days: int, raw_days: int) -> None:
+    """Delete old fetch attempts and raw bodies; distinct snapshots are history and are kept forever."""
+    from datetime import timedelta
+
+    from store.db import utcnow
+    from store.prune import prune
+
+    now = utcnow()
+    engine = make_engine(obj.db_url)
+    with run_lock(engine):
+        with session_scope(prepare(engine)) as session:
+            done = prune(session, now - timedelta(days=fetch_days), now - timedelta(days=raw_days))
+    click.echo(f"pruned {done.fetches} fetch attempts and {done.raw_bodies} raw bodies")
+
+
+@main.command("demo")
+def demo_cmd() -> None:
+    """Show kvwatch end to end with no network: a bundled page, a K-visa fact change, the alert, diff and digest."""
+    from kvwatch.demo import run_demo
+
+    run_demo(click.echo)

@@ -90,3 +90,75 @@ def test_run_crawls_then_delivers_and_summarises_in_one_line(server: FixtureServ
     verbose = kvwatch("--db", sqlite_url, "-v", "run", cwd=tmp_path)
     assert "page=embassy-my-visa" in verbose.stderr and "outcome=not_modified" in verbose.stderr and "duration_ms=" in verbose.stderr
     assert "(no subscribers" not in verbose.stdout
+
+
+def test_doctor_says_exactly_what_is_wrong(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    write_watchlist(tmp_path, _entry(server, "fast", "nia-k-visa-notice.html"))
+    (tmp_path / "subscribers.toml").write_text('[[subscriber]]\nid = "a"\nemail = "a@kvwatch.test"\n[[subscriber]]\nid = "s"\nslack = "KVWATCH_DOC_SLACK"\n', encoding="utf-8")
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    with SmtpServer() as smtp:
+        good = kvwatch("--db", sqlite_url, "doctor", cwd=tmp_path, env={**smtp.env, "KVWATCH_DOC_SLACK": "https://hooks.slack.example/services/x"})
+    assert good.returncode == 0, good.stdout
+    assert [line.split()[1] for line in good.stdout.splitlines()] == ["watchlist", "database", "migrations", "subscribers", "smtp", "slack"]
+    (tmp_path / "watchlist.toml").write_text('[[page]]\nid = "x"\n', encoding="utf-8")
+    bad = kvwatch("--db", sqlite_url, "doctor", cwd=tmp_path, env={"KVWATCH_SMTP_HOST": "127.0.0.1", "KVWATCH_SMTP_PORT": "9"})
+    assert bad.returncode == 1
+    fails = {line.split()[1]: line for line in bad.stdout.splitlines() if line.startswith("FAIL")}
+    assert set(fails) == {"watchlist", "smtp", "slack"}
+    assert "[[page]] id=x: key 'url': missing" in fails["watchlist"]
+    assert "ConnectionRefusedError" in fails["smtp"] and "KVWATCH_DOC_SLACK is not set" in fails["slack"]
+    no_db = kvwatch("--db", "sqlite:////nonexistent-dir/x.db", "doctor", cwd=tmp_path)
+    assert "FAIL database" in no_db.stdout
+
+
+def test_export_json_and_csv_with_filters(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    import csv
+    import io
+    import json
+
+    write_watchlist(tmp_path, _entry(server, "embassy-us-visa", "embassy-us-visa.html") + _entry(server, "nia", "nia-k-visa-notice.html"))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    snaps = json.loads(kvwatch("--db", sqlite_url, "export", "snapshots", "--page", "nia", cwd=tmp_path).stdout)
+    assert [s["page_id"] for s in snaps] == ["nia"] and "K字签证持有人" in snaps[0]["text"]
+    facts = list(csv.DictReader(io.StringIO(kvwatch("--db", sqlite_url, "export", "facts", "--format", "csv", cwd=tmp_path).stdout)))
+    assert ("embassy-us-visa", "stay_duration", "P180D") in [(f["page_id"], f["field"], f["value"]) for f in facts]
+    alerts = json.loads(kvwatch("--db", sqlite_url, "export", "alerts", cwd=tmp_path).stdout)
+    assert {a["kind"] for a in alerts} == {"fact"} and all("links" in a for a in alerts)
+    assert json.loads(kvwatch("--db", sqlite_url, "export", "alerts", "--since", "2999-01-01", cwd=tmp_path).stdout) == []
+
+
+def test_prune_keeps_history_and_each_pages_newest_attempt(tmp_path: Path) -> None:
+    from crawler.watchlist import PageSpec
+    from store import pages
+    from store.db import open_store, session_scope
+    from store.snapshots import Attempt, Capture, record
+
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = open_store(db)
+    old = datetime(2020, 1, 1)
+    with session_scope(engine) as s:
+        pages.sync(s, [PageSpec(id="p", url="http://127.0.0.1/p")])
+    with session_scope(engine) as s:
+        record(s, Attempt("p", "u", "ok", old, etag='"e1"'), Capture(hash="a", text="A", raw=b"<p>A</p>"))
+        for i in range(5):
+            record(s, Attempt("p", "u", "error", old + timedelta(days=i + 1), reason="HTTP 502"))
+        record(s, Attempt("p", "u", "ok", old + timedelta(days=10), etag='"e2"'), Capture(hash="b", text="B", raw=b"<p>B</p>"))
+    engine.dispose()
+    write_watchlist(tmp_path, '[[page]]\nid = "p"\nurl = "http://127.0.0.1/p"\n')
+    out = kvwatch("--db", db, "prune", cwd=tmp_path)
+    assert out.stdout.strip() == "pruned 6 fetch attempts and 1 raw bodies"
+    assert kvwatch("--db", db, "show", "p", "--at", "2020-01-02", "--raw", cwd=tmp_path).stderr.strip().endswith("the raw body was pruned")
+    assert kvwatch("--db", db, "show", "p", "--at", "2020-01-02", cwd=tmp_path).stdout.splitlines()[1] == "A"
+    assert kvwatch("--db", db, "show", "p", "--raw", cwd=tmp_path).stdout == "<p>B</p>"
+    assert len(kvwatch("--db", db, "history", "p", cwd=tmp_path).stdout.splitlines()) == 2
+    assert len(kvwatch("--db", db, "history", "p", "--attempts", cwd=tmp_path).stdout.splitlines()) == 1
+
+
+def test_demo_runs_offline_and_shows_the_fact_change(tmp_path: Path) -> None:
+    result = kvwatch("demo", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "cycle 2: only the visit counter changed\ncrawled 1 pages: 1 ok; 0 new snapshots; 0 alerts" in out
+    assert "K visa — stay per entry: 90 days → 180 days" in out
+    assert "每次停留不超过[-90-]{+180+}日" in out
+    assert "K-VISA FACTS" in out and "关于K字签证延期办理的通知" in out

@@ -1,0 +1,89 @@
+"""`kvwatch doctor`: check everything a run needs and say exactly what is wrong.
+
+Each check returns (ok, name, detail). Network checks touch only the configured SMTP server (a
+connection and EHLO, no mail) and never post to Slack (the webhook URL is only validated).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from store.db import make_engine, schema_revision
+from store.errors import KvwatchError
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    name: str
+    detail: str
+
+
+def run_checks(db_url: str, watchlist_path: str, subscribers_path: str) -> list[Check]:
+    checks = [_watchlist(watchlist_path), *_database(db_url)]
+    subs, sub_check = _subscribers(subscribers_path)
+    checks.append(sub_check)
+    if subs and any(s.email for s in subs):
+        checks.append(_smtp())
+    checks += [_slack(s.id, s.slack) for s in subs if s.slack]
+    return checks
+
+
+def _watchlist(path: str) -> Check:
+    from crawler.watchlist import load
+
+    try:
+        wl = load(path)
+    except KvwatchError as exc:
+        return Check(False, "watchlist", str(exc))
+    return Check(True, "watchlist", f"{path}: {len(wl.pages)} pages, {sum(p.enabled for p in wl.pages)} enabled")
+
+
+def _database(url: str) -> list[Check]:
+    try:
+        engine = make_engine(url)
+        current, head = schema_revision(engine)
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return [Check(False, "database", f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")]
+    migrations = Check(current == head, "migrations", f"at {current or 'an empty schema'}, newest is {head}" + ("" if current == head else " (any command that opens the database migrates it)"))
+    return [Check(True, "database", f"{engine.url.render_as_string(hide_password=True)} answers"), migrations]
+
+
+def _subscribers(path: str) -> tuple[tuple, Check]:  # type: ignore[type-arg]
+    from notifier.subscribers import load
+
+    if not Path(path).exists():
+        return (), Check(True, "subscribers", f"{path} not found: runs crawl but deliver nothing")
+    try:
+        subs = load(path)
+    except KvwatchError as exc:
+        return (), Check(False, "subscribers", str(exc))
+    return subs, Check(True, "subscribers", f"{path}: {len(subs)} subscribers")
+
+
+def _smtp() -> Check:
+    from notifier.channels.email import SmtpSettings
+
+    try:
+        settings = SmtpSettings.from_env()
+        with smtplib.SMTP(settings.host, settings.port, timeout=min(settings.timeout, 10)) if settings.security != "tls" \
+                else smtplib.SMTP_SSL(settings.host, settings.port, timeout=min(settings.timeout, 10)) as client:
+            code, _ = client.ehlo()
+    except (KvwatchError, smtplib.SMTPException, OSError) as exc:
+        return Check(False, "smtp", f"cannot reach the SMTP server set by KVWATCH_SMTP_HOST/PORT: {type(exc).__name__}: {exc}")
+    return Check(code == 250, "smtp", f"{settings.host}:{settings.port} answered EHLO with {code}; security {settings.security}, from {settings.sender}")
+
+
+def _slack(sub_id: str, variable: str) -> Check:
+    url = os.environ.get(variable, "")
+    if not url:
+        return Check(False, f"slack {sub_id}", f"environment variable {variable} is not set (it must hold the incoming-webhook URL)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return Check(False, f"slack {sub_id}", f"{variable} is not a URL")
+    return Check(True, f"slack {sub_id}", f"{variable} is set ({parts.scheme}://{parts.hostname}/…); not posted to")
