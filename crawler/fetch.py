@@ -57,6 +57,11 @@ class FetchResult:
     derived: PageRecord | None = None  # set for a linked document or notice found on a watched page
 
 
+# Every status reaches the callback (304 included) except redirects, which Scrapy must follow:
+# `handle_httpstatus_all` would stop RedirectMiddleware and leave a 301 as "the page".
+REDIRECTS = (301, 302, 303, 307, 308)
+HANDLED_STATUSES = [code for code in range(100, 600) if code not in REDIRECTS]
+
 FOLLOW_SUFFIXES = (".pdf", ".doc", ".docx", ".xls", ".xlsx")
 MAX_FOLLOW = 20
 
@@ -137,7 +142,7 @@ class WatchSpider(scrapy.Spider):
             headers["If-None-Match"] = plan.etag
         if plan.last_modified:
             headers["If-Modified-Since"] = plan.last_modified
-        meta: dict[str, Any] = {"page_id": spec.id, "handle_httpstatus_all": True, "started": time.monotonic(), "started_at": utcnow()}
+        meta: dict[str, Any] = {"page_id": spec.id, "handle_httpstatus_list": HANDLED_STATUSES, "started": time.monotonic(), "started_at": utcnow()}
         if spec.proxy:
             meta["proxy"] = spec.proxy
         if not spec.robots:

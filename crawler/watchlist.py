@@ -6,13 +6,13 @@ A page needs only `id` and `url`. Errors name the file, the entry (`[[page]] id=
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.families import TIERS
+from store.configfile import read_toml
 from store.errors import ConfigError
 
 KINDS = ("auto", "html", "listing", "pdf", "status")
@@ -80,12 +80,7 @@ class Watchlist:
 def load(path: str | Path) -> Watchlist:
     """Read and validate a watchlist file; raise ConfigError naming the file, entry and key."""
     path = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(path, "file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"not valid TOML: {exc}") from None
+    data = read_toml(path)
     return parse(data, path)
 
 

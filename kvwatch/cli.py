@@ -353,8 +353,7 @@ def run_cmd(obj: Context) -> None:
         prepare(engine)
         summary = run_cycle(engine, watchlist, (), obj.log_level, progress=sys.stderr.isatty())
         sent = deliver(engine, subscribers) if subscribers else DeliverySummary()
-    outcomes = summary.outcomes
-    failed = sum(n for k, n in outcomes.items() if k not in ("ok", "not_modified"))
+    outcomes, failed = summary.outcomes, summary.failed
     note = "" if subscribers else f" (no subscribers: {obj.subscribers_path} not found)"
     click.echo(f"run: {sum(outcomes.values())} pages fetched, {outcomes.get('not_modified', 0)} unchanged (304), {failed} failed, "
                f"{summary.new_snapshots} changed; {sum(summary.alerts.values())} alerts; {sent.messages} messages sent{note}"

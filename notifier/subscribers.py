@@ -20,13 +20,13 @@ Secrets never live in this file: Slack webhooks and SMTP credentials come from t
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from store.configfile import read_toml
 from store.errors import ConfigError
 from store.facts import LABELS
 
@@ -91,12 +91,7 @@ class Subscriber:
 
 def load(path: str | Path) -> tuple[Subscriber, ...]:
     path = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(path, "file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"not valid TOML: {exc}") from None
+    data = read_toml(path)
     for key in data:
         if key != "subscriber":
             raise ConfigError(path, "unknown key (valid keys: subscriber)", key=key)

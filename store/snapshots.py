@@ -11,7 +11,6 @@ import zstandard
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.db import utcnow
 from store.errors import NotFound
 from store.models import Fetch, Snapshot
 

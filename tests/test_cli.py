@@ -41,7 +41,7 @@ def test_bad_watchlist_exits_non_zero_before_any_fetch(server: FixtureServer, tm
     write_watchlist(tmp_path, f'[[page]]\nid = "ok-page"\nurl = "{server.url("nia-news.html")}"\n[[page]]\nid = "broken"\nurl = "ftp://x"\n')
     result = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
     assert result.returncode == 3
-    assert result.stderr.strip() == f"kvwatch: watchlist.toml: [[page]] id=broken: key 'url': not a valid http(s) URL: 'ftp://x'"
+    assert result.stderr.strip() == "kvwatch: watchlist.toml: [[page]] id=broken: key 'url': not a valid http(s) URL: 'ftp://x'"
     assert server.seen == []
 
 

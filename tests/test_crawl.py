@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from kvwatch.fixture_server import FixtureServer, Route
 from store.models import Fetch, Snapshot
-from tests.conftest import PAGES, kvwatch, write_watchlist
+from tests.conftest import PAGES, TEST_CRAWL, kvwatch, write_watchlist
 
 LINKED_DOCUMENTS = ["P020251009123456789012.pdf", "eng/lsfw/zj/202510/P020251009555444333222.pdf", "n741440/n741542/P020251001000001.pdf"]
 LINKED_NOTICE = "n741440/n741547/c1712/content.html"
@@ -162,3 +162,20 @@ def test_polite_defaults_identify_the_project(server: FixtureServer, tmp_path: P
     kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
     agent = server.requests_for("gov-k-visa-qa.html")[0].headers["user-agent"]
     assert agent.startswith("kvwatch/") and "https://" in agent
+
+
+def test_redirects_are_followed_and_the_final_page_is_snapshotted(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    server.route("moved.html", Route(301, b"", {"Location": server.url("nia-k-visa-notice.html")}))
+    write_watchlist(tmp_path, f'[[page]]\nid = "moved"\nurl = "{server.url("moved.html")}"\n')
+    out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+    assert "1 ok; 1 new snapshots" in out.stdout, out.stdout + out.stderr
+    fetches, snaps = _rows(sqlite_url)
+    assert fetches[0].url == server.url("nia-k-visa-notice.html") and "K字签证持有人" in snaps[0].text
+
+
+def test_a_body_over_the_size_limit_is_an_error_not_a_page(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    server.route("huge.html", Route(200, b"<html><body><main>" + "停留期180日".encode() * 20000 + b"</main></body></html>", {"Content-Type": "text/html"}))
+    write_watchlist(tmp_path, f'[[page]]\nid = "huge"\nurl = "{server.url("huge.html")}"\n', crawl=TEST_CRAWL + "max_bytes = 10000\n")
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    fetches, snaps = _rows(sqlite_url)
+    assert snaps == [] and fetches[0].outcome == "error" and "10000 bytes" in fetches[0].reason, fetches[0].reason

@@ -170,7 +170,7 @@ def test_a_linked_institution_list_pdf_is_read_and_its_changes_are_named(server:
     latest = facts[-1]
     assert "~" in latest["page_id"] and latest["facts"][0]["field"] == "institution_list"
     assert latest["facts"][0]["new"] == "东岳理工大学; 北辰工业大学; 南海海洋研究所"
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
     from store.models import Alert
 
