@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
 
 from crawler.families import FAMILIES, GENERIC_CONTENT, GENERIC_NOISE, NOISE_CLASS_WORDS, family_for_host
 from crawler.noise import clean_line
@@ -42,6 +42,7 @@ BLOCK_TAGS = (
     "p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
     "article", "blockquote", "pre", "dd", "dt", "dl", "center", "caption", "hr",
 )
+_BLOCKS = frozenset(BLOCK_TAGS)
 _FULLWIDTH = {c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for c in range(r[0], r[1] + 1)}
 _CJK = r"\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
@@ -69,10 +70,11 @@ def clean_lines(lines: list[str]) -> str:
 def normalize_html(html: str, url: str, selector: str | None = None, listing: bool = False) -> Normalized:
     """Main text and links of an HTML page. Raises SelectorNotFound if `selector` matches nothing."""
     soup = BeautifulSoup(html, "lxml")
-    title = _title(soup, url)
+    present = _Present.of(soup)
+    title = _title(soup, url, present)
     base = _base_url(soup, url)
-    region, region_name = _main_region(soup, url, selector, listing)
-    _strip_chrome(region, url)
+    region, region_name = _main_region(soup, url, selector, listing, present)
+    _strip_chrome(region, url, present)
     links = _links(region, base)
     body = clean_lines(_lines(region))
     heading = normalize_line(title)
@@ -80,12 +82,37 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
     return Normalized(title=heading, text=text, links=links, region=region_name)
 
 
-def _title(soup: BeautifulSoup, url: str) -> str:
+@dataclass(frozen=True)
+class _Present:
+    """The ids and classes a document has, so selectors that cannot match are never run (each failing
+    select_one scans the whole tree; a page of no known family tries a dozen of them)."""
+
+    ids: frozenset[str]
+    classes: frozenset[str]
+
+    @classmethod
+    def of(cls, soup: BeautifulSoup) -> "_Present":
+        ids, classes = set(), set()
+        for el in soup.find_all(True):
+            if el.get("id"):
+                ids.add(str(el["id"]))
+            classes.update(el.get("class") or ())
+        return cls(frozenset(ids), frozenset(classes))
+
+    def may_match(self, selector: str) -> bool:
+        return all(i in self.ids for i in _SEL_ID.findall(selector)) and all(c in self.classes for c in _SEL_CLASS.findall(selector))
+
+
+_SEL_ID = re.compile(r"#([\w-]+)")
+_SEL_CLASS = re.compile(r"\.([\w-]+)")
+
+
+def _title(soup: BeautifulSoup, url: str, present: _Present) -> str:
     name = family_for_host(urlsplit(url).hostname or "")
     families = [FAMILIES[name]] if name else list(FAMILIES.values())
     for family in families:
         for sel in family.title:
-            el = soup.select_one(sel)
+            el = soup.select_one(sel) if present.may_match(sel) else None
             if el is not None:
                 text = el.get("content", "") if el.name == "meta" else el.get_text(" ")
                 if str(text).strip():
@@ -99,7 +126,7 @@ def _base_url(soup: BeautifulSoup, url: str) -> str:
     return urljoin(url, str(base["href"])) if base else url
 
 
-def _main_region(soup: BeautifulSoup, url: str, selector: str | None, listing: bool) -> tuple[Tag, str]:
+def _main_region(soup: BeautifulSoup, url: str, selector: str | None, listing: bool, present: _Present) -> tuple[Tag, str]:
     if selector:
         found = soup.select(selector)
         if not found:
@@ -110,11 +137,11 @@ def _main_region(soup: BeautifulSoup, url: str, selector: str | None, listing: b
     for family in families:
         chains = (family.listing, family.content) if listing else (family.content, family.listing)
         for sel in chains[0] + chains[1]:
-            el = soup.select_one(sel)
+            el = soup.select_one(sel) if present.may_match(sel) else None
             if el is not None and el.get_text(strip=True):
                 return el, sel
     for sel in GENERIC_CONTENT:
-        el = soup.select_one(sel)
+        el = soup.select_one(sel) if present.may_match(sel) else None
         if el is not None and el.get_text(strip=True):
             return el, sel
     return soup, "document"
@@ -129,9 +156,9 @@ def _merge(soup: BeautifulSoup, found: list[Tag]) -> Tag:
     return wrapper
 
 
-def _strip_chrome(region: Tag, url: str) -> None:
+def _strip_chrome(region: Tag, url: str, present: _Present) -> None:
     name = family_for_host(urlsplit(url).hostname or "")
-    family_noise = FAMILIES[name].noise if name else tuple(s for f in FAMILIES.values() for s in f.noise)
+    family_noise = [s for s in (FAMILIES[name].noise if name else [s for f in FAMILIES.values() for s in f.noise]) if present.may_match(s)]
     doomed = region.find_all(GENERIC_NOISE)
     if family_noise:
         doomed += region.select(", ".join(family_noise))
@@ -145,17 +172,36 @@ def _strip_chrome(region: Tag, url: str) -> None:
 
 
 def _lines(region: Tag) -> list[str]:
-    """Block elements, <br> and table rows become line breaks, cells are joined by CELL; newlines in the source are spaces."""
-    for br in region.find_all("br"):
-        br.replace_with(_BREAK)
-    for row in region.find_all("tr"):
-        cells = row.find_all(["td", "th"], recursive=False)
-        for cell in cells[:-1]:
-            cell.append(CELL)
-    for el in region.find_all(BLOCK_TAGS):
-        el.insert_before(_BREAK)
-        el.insert_after(_BREAK)
-    return region.get_text("").replace("\r", " ").replace("\n", " ").split(_BREAK)
+    """Block elements, <br> and table rows become line breaks, cells are joined by CELL; newlines in the
+    source are spaces. One iterative walk (no tree edits: bs4 inserts are linear each; no recursion limit)."""
+    out: list[str] = []
+    stack: list[tuple[PageElement, bool]] = [(child, False) for child in reversed(region.contents)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            if node.name in ("td", "th") and _is_inner_cell(node):  # type: ignore[arg-type]
+                out.append(CELL)
+            if node.name in _BLOCKS:
+                out.append(_BREAK)
+        elif isinstance(node, NavigableString):
+            if type(node) in (NavigableString, CData):
+                out.append(str(node))
+        elif isinstance(node, Tag):
+            if node.name == "br":
+                out.append(_BREAK)
+                continue
+            if node.name in _BLOCKS:
+                out.append(_BREAK)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    return "".join(out).replace("\r", " ").replace("\n", " ").split(_BREAK)
+
+
+def _is_inner_cell(cell: Tag) -> bool:
+    """A td/th of a row that has another td/th after it."""
+    if cell.parent is None or cell.parent.name != "tr":
+        return False
+    return any(isinstance(sib, Tag) and sib.name in ("td", "th") for sib in cell.next_siblings)
 
 
 def _links(region: Tag, base: str) -> tuple[Link, ...]:

@@ -118,3 +118,8 @@ def test_docx_and_xlsx_attachments_become_text() -> None:
     assert page.text == "院校｜1\n东岳理工大学｜2"
     legacy, _ = read_body(PageSpec(id="l", url="http://127.0.0.1/a.doc"), "http://127.0.0.1/a.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100, "")
     assert legacy.text.startswith("a.doc: binary Office document, 108 bytes, sha256 ")
+
+
+def test_deeply_nested_markup_does_not_hit_a_recursion_limit() -> None:
+    html = "<main>" + "<div>" * 3000 + "<p>K字签证停留期180日</p>" + "</div>" * 3000 + "<table><tr><td>a</td><td>b</td></tr></table></main>"
+    assert normalize_html(html, "http://127.0.0.1/x").text == "K字签证停留期180日\na｜b"
