@@ -55,9 +55,10 @@ def enqueue(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime) 
     queued = 0
     with session_scope(engine) as session:
         for sub in subscribers:
+            matching = wanted(session, sub, now)
             for name in sub.channels:
                 known = deliveries.known_alert_ids(session, sub.id, name)
-                for alert in wanted(session, sub, now):
+                for alert in matching:
                     if alert.id not in known:
                         queued += deliveries.enqueue(session, sub.id, alert.id, name, sub.due_at(alert.detected_at))
     return queued

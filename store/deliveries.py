@@ -75,15 +75,6 @@ def due(session: Session, now: datetime) -> dict[tuple[str, str], list[tuple[Del
     return grouped
 
 
-def pending(session: Session, subscriber_id: str, channel: str | None = None) -> list[tuple[Delivery, Alert]]:
-    """Every pending delivery of a subscriber, due or not (for dry runs)."""
-    stmt = (select(Delivery, Alert).join(Alert, Alert.id == Delivery.alert_id)
-            .where(Delivery.subscriber_id == subscriber_id, Delivery.status == "pending").order_by(Alert.id))
-    if channel:
-        stmt = stmt.where(Delivery.channel == channel)
-    return [(d, a) for d, a in session.execute(stmt).all()]
-
-
 def mark_sent(session: Session, deliveries: Iterable[Delivery], response: str, now: datetime) -> None:
     for delivery in deliveries:
         delivery.status, delivery.sent_at, delivery.response = "sent", now, response[:1000]

@@ -48,3 +48,17 @@ def test_pairs_cover_every_noise_kind_and_edit_kind() -> None:
         assert any(n.startswith(f"noise-{kind}") for n in names), kind
     for kind in ("number-in-sentence", "added-paragraph", "removed-sentence", "new-listing-link", "english-page"):
         assert f"edit-{kind}" in names
+
+
+def test_committed_pairs_match_their_generator() -> None:
+    """The pair files are generated from the fixture pages; a changed base page must be regenerated."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_pairs", FIXTURES / "make_pairs.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    assert {p.name for p in PAIRS} == set(module.PAIRS)
+    for name in module.PAIRS:
+        before, after = module.build(name)
+        assert ((FIXTURES / "pairs" / name / "before.html").read_bytes(), (FIXTURES / "pairs" / name / "after.html").read_bytes()) == (before, after), name
+        assert json.loads((FIXTURES / "pairs" / name / "expected.json").read_text(encoding="utf-8"))["alert"] is module.PAIRS[name][2]
