@@ -66,7 +66,7 @@ def select_pages(watchlist: Watchlist, only: tuple[str, ...] = ()) -> list[PageS
 
 
 def sync_watchlist(engine: Engine, watchlist: Watchlist) -> None:
-    options = {s.id: {"selector": s.selector, "ignore": list(s.ignore), "interval": s.interval} for s in watchlist.pages}
+    options = {s.id: {"ignore": list(s.ignore)} for s in watchlist.pages}  # what analysis needs from the watchlist
     with session_scope(engine) as session:
         pages.sync(session, watchlist.pages, options)
 

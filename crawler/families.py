@@ -36,7 +36,7 @@ FAMILIES: dict[str, Family] = {
         tier="ministry",
     ),
     "gov.cn": Family(
-        hosts=("www.gov.cn", "english.www.gov.cn", "gov.cn"),
+        hosts=("www.gov.cn", "english.www.gov.cn"),
         content=("#UCAP-CONTENT", ".TRS_UEDITOR", ".pages_content"),
         listing=(".news_box .list", "div.list", "ul.listTxt"),
         title=("div.share-title", "h1#ti", "meta[name=ArticleTitle]"),
@@ -75,12 +75,14 @@ NOISE_CLASS_WORDS = (
 
 
 def family_for_host(host: str) -> str | None:
-    """The family whose host suffix matches `host`, if any."""
+    """The family with the most specific host suffix matching `host` (www.nia.gov.cn is NIA's)."""
     host = host.lower()
+    best: tuple[int, str] | None = None
     for name, family in FAMILIES.items():
-        if any(host == h or host.endswith("." + h) for h in family.hosts):
-            return name
-    return None
+        for suffix in family.hosts:
+            if (host == suffix or host.endswith("." + suffix)) and (best is None or len(suffix) > best[0]):
+                best = (len(suffix), name)
+    return best[1] if best else None
 
 
 TIERS = ("decree", "qa", "ministry", "mission", "visa-centre", "other")

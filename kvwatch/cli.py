@@ -49,8 +49,8 @@ class Context:
 
         return load(self.subscribers_path)
 
-    def engine(self, upgrade: bool = True):  # type: ignore[no-untyped-def]
-        return open_store(self.db_url, upgrade=upgrade)
+    def engine(self):  # type: ignore[no-untyped-def]
+        return open_store(self.db_url)
 
     def watchlist(self) -> watchlist_mod.Watchlist:
         return watchlist_mod.load(self.watchlist_path)

@@ -37,7 +37,7 @@ from store.errors import KvwatchError, RunLocked
 from store.lock import run_lock
 
 log = logging.getLogger(__name__)
-CHILD_GRACE_SECONDS = 120
+CHILD_TIMEOUT_SECONDS = 3600  # a crawl child running longer than this is killed
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Daemon:
             command += ["--only", page_id]
         self.child = subprocess.Popen(command, stdout=subprocess.PIPE)
         try:
-            out, _ = self.child.communicate(timeout=max(3600, CHILD_GRACE_SECONDS))
+            out, _ = self.child.communicate(timeout=CHILD_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.child.kill()
             out, _ = self.child.communicate()

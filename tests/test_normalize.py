@@ -123,3 +123,18 @@ def test_docx_and_xlsx_attachments_become_text() -> None:
 def test_deeply_nested_markup_does_not_hit_a_recursion_limit() -> None:
     html = "<main>" + "<div>" * 3000 + "<p>K字签证停留期180日</p>" + "</div>" * 3000 + "<table><tr><td>a</td><td>b</td></tr></table></main>"
     assert normalize_html(html, "http://127.0.0.1/x").text == "K字签证停留期180日\na｜b"
+
+
+def test_site_family_is_the_most_specific_host_match() -> None:
+    from crawler.families import family_for_host, tier_for
+
+    assert [family_for_host(h) for h in ("www.nia.gov.cn", "s.nia.gov.cn", "english.www.gov.cn", "us.china-embassy.gov.cn", "www.fmprc.gov.cn")] == [
+        "nia", "nia", "gov.cn", "mission", "fmprc"]
+    assert family_for_host("www.beijing.gov.cn") is None  # provincial sites: no State Council template or tier
+    assert tier_for("www.nia.gov.cn", {}) == "ministry" and tier_for("www.gov.cn", {}) == "decree"
+
+
+def test_nia_listing_on_its_real_host_uses_the_nia_list() -> None:
+    url = "https://www.nia.gov.cn/n741440/n741547/index.html"
+    page, _ = read_body(PageSpec(id="nia-news", url=url, kind="listing"), url, (PAGES / "nia-news.html").read_bytes(), "text/html")
+    assert page.region == "div.list_bd" and len(page.links) == 3
