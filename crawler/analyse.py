@@ -5,9 +5,12 @@ derive at most one `content` or `new_link` alert; mark it analysed in the same t
 crash anywhere leaves it to the next run and the alert's unique key keeps that run from adding it twice.
 
 What counts as a change: lines of the normalized main text (after the page's `ignore` patterns and
-the default volatile patterns) and the set of links. Flip-flops alert once: an inserted line counts
-only if none of the page's last `WINDOW` snapshots had it, a deleted line only if all of them had
-it, a link only if none of them linked it. A→B alerts; B→A and A→B again do not.
+the default volatile patterns), compared as a multiset (removing one of two identical lines is a
+change), new links, and, on pages that are not listings, removed links (a withdrawn attachment or
+notice is news; items falling off the end of a listing are not). Flip-flops alert once: an inserted
+line counts only if none of the page's last `WINDOW` snapshots had it as often, a deleted line only
+if all of them had it at least as often, a new link only if none of them linked it, a removed link
+only if all of them did. A→B alerts; B→A and A→B again do not.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ class Version:
     links: tuple[tuple[str, str], ...]
 
     @cached_property
-    def lines(self) -> frozenset[str]:
-        return frozenset(self.text.splitlines())
+    def lines(self) -> Counter[str]:
+        return Counter(self.text.splitlines())
 
     @cached_property
     def urls(self) -> frozenset[str]:
@@ -56,10 +59,11 @@ class Change:
     removed_lines: tuple[str, ...]
     new_links: tuple[tuple[str, str], ...]
     diff: Diff
+    removed_links: tuple[tuple[str, str], ...] = ()
 
     @property
     def substantive(self) -> bool:
-        return bool(self.new_lines or self.removed_lines or self.new_links)
+        return bool(self.new_lines or self.removed_lines or self.new_links or self.removed_links)
 
 
 @dataclass(frozen=True)
@@ -78,17 +82,19 @@ def version(snapshot: Snapshot, ignore: tuple[str, ...] = ()) -> Version:
     return Version(comparable(snapshot.text, ignore), tuple((t, u) for t, u in snapshot.links))
 
 
-def compare(prev: Version, cur: Version, history: list[Version]) -> Change:
-    """What changed from `prev` to `cur` that `history` (newest first, including prev) had not already shown."""
+def compare(prev: Version, cur: Version, history: list[Version], listing: bool = False) -> Change:
+    """What changed from `prev` to `cur` that `history` (newest first, including prev) had not already shown.
+    On a listing, links that fall off are expected; elsewhere a removed link is a change."""
     history = history or [prev]
     inserted, deleted = line_changes(prev.text, cur.text)
-    seen = frozenset().union(*(v.lines for v in history))
-    new_lines = tuple(line for line in inserted if line not in seen)
-    removed = tuple(line for line in deleted if all(line in v.lines for v in history))
+    new_lines = tuple(line for line in inserted if cur.lines[line] > max(v.lines[line] for v in history))
+    removed = tuple(line for line in deleted if cur.lines[line] < min(v.lines[line] for v in history))
     linked = frozenset().union(*(v.urls for v in history))
     new_links = tuple(link for link in cur.links if link[1] not in linked)
-    substantive = new_lines or removed or new_links
-    return Change(new_lines, removed, new_links, diff(prev.text, cur.text) if substantive else Diff(()))
+    removed_links = () if listing else tuple(
+        link for link in prev.links if link[1] not in cur.urls and all(link[1] in v.urls for v in history))
+    substantive = new_lines or removed or new_links or removed_links
+    return Change(new_lines, removed, new_links, diff(prev.text, cur.text) if substantive else Diff(()), removed_links)
 
 
 def relevance(title: str, prev: Version, cur: Version, change: Change) -> bool:
@@ -108,7 +114,7 @@ def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAl
     ignore = tuple((page.options or {}).get("ignore", ()))
     history = [version(s, ignore) for s in earlier]
     cur = version(snap, ignore)
-    change = compare(history[0], cur, history)
+    change = compare(history[0], cur, history, listing=page.kind == "listing")
     if not change.substantive:
         return None
     kind = "new_link" if change.new_links else "content"
@@ -125,6 +131,10 @@ def _summary(page: Page, change: Change) -> str:
         first = change.new_links[0][0]
         more = f" (+{len(change.new_links) - 1} more)" if len(change.new_links) > 1 else ""
         return f"{name}: new link “{first}”{more}"
+    if not (change.new_lines or change.removed_lines):
+        first = change.removed_links[0][0]
+        more = f" (+{len(change.removed_links) - 1} more)" if len(change.removed_links) > 1 else ""
+        return f"{name}: link removed “{first}”{more}"
     line = (change.new_lines or change.removed_lines)[0]
     verb = "added" if change.new_lines else "removed"
     count = len(change.new_lines) + len(change.removed_lines)

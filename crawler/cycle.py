@@ -10,15 +10,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from crawler.analyse import analyse
 from crawler.fetch import FetchPlan, WatchSpider, linked_spec, scrapy_settings
+from crawler.normalize import Anchor
+from crawler.outcome import html_complete
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
 from store.db import session_scope, utcnow
 from store.errors import NotFound
 from store.models import Fetch, Page, Snapshot
-from store.snapshots import validators
+from store.snapshots import current, raw_body, validators
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +78,24 @@ def plan(engine: Engine, specs: list[PageSpec]) -> tuple[list[FetchPlan], dict[s
     """Fetch plans with conditional-GET validators, and per parent the plans of pages it linked before."""
     by_id = {spec.id: spec for spec in specs}
     with session_scope(engine) as session:
-        plans = [FetchPlan(spec, *validators(session, spec.id)) for spec in specs]
+        plans = [_plan(session, spec) for spec in specs]
         known: dict[str, list[FetchPlan]] = {}
         for row in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
             parent = by_id.get((row.options or {}).get("parent"))
             if parent is not None:
-                child = linked_spec(parent, row.url, row.name)
-                known.setdefault(parent.id, []).append(FetchPlan(child, *validators(session, row.id)))
+                known.setdefault(parent.id, []).append(_plan(session, linked_spec(parent, row.url, row.name)))
         return plans, known
+
+
+def _plan(session: Session, spec: PageSpec) -> FetchPlan:
+    """The page's validators, and what its current snapshot said (the region's anchor; whether its body was whole)."""
+    etag, last_modified = validators(session, spec.id)
+    snap = current(session, spec.id)
+    if snap is None:
+        return FetchPlan(spec, etag, last_modified)
+    raw = raw_body(snap)
+    complete = html_complete(raw) if raw is not None and snap.encoding != "binary" else None
+    return FetchPlan(spec, etag, last_modified, Anchor(snap.title, snap.text, snap.region), complete)
 
 
 def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:

@@ -37,7 +37,7 @@ def normalize_office(body: bytes, name: str) -> Normalized:
             if "xl/workbook.xml" in names:
                 return Normalized(title=name, text=clean_lines(_xlsx_lines(archive)), links=(), region="xlsx")
     except (zipfile.BadZipFile, etree.XMLSyntaxError, KeyError) as exc:
-        raise DocumentUnreadable(f"office document could not be read: {exc}") from exc
+        raise DocumentUnreadable(f"office document truncated or damaged: {exc}") from exc
     raise DocumentUnreadable("zip file is neither a .docx nor a .xlsx")
 
 

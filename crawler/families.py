@@ -17,6 +17,7 @@ class Family:
     title: tuple[str, ...] = ()       # title selectors (a meta selector reads its content)
     noise: tuple[str, ...] = ()       # removed before text and links are taken
     tier: str = "other"               # default source tier of its facts
+    signature: tuple[str, ...] = ()   # markup only this family has: identifies it on any host
 
 
 FAMILIES: dict[str, Family] = {
@@ -27,6 +28,7 @@ FAMILIES: dict[str, Family] = {
         title=("#News_Body_Title",),
         noise=("#News_Body_Time", "div.Top_Index_A", "#pages"),
         tier="mission",
+        signature=("#News_Body_Txt_A",),
     ),
     "fmprc": Family(
         hosts=("fmprc.gov.cn", "mfa.gov.cn"),
@@ -40,8 +42,10 @@ FAMILIES: dict[str, Family] = {
         content=("#UCAP-CONTENT", ".TRS_UEDITOR", ".pages_content"),
         listing=(".news_box .list", "div.list", "ul.listTxt"),
         title=("div.share-title", "h1#ti", "meta[name=ArticleTitle]"),
-        noise=(".shuzi", "#myFlash", ".pages-date", ".pages_print", ".share", ".editor", "table.bd1 + .relevant"),
+        noise=(".shuzi", "#myFlash", ".pages-date", ".pages_print", ".share", ".editor", "table.bd1 + .relevant",
+               ".BreadcrumbNav", ".share-title", ".share-substr", ".footer_wrap"),
         tier="decree",
+        signature=("#UCAP-CONTENT",),
     ),
     "nia": Family(
         hosts=("nia.gov.cn",),
@@ -59,18 +63,14 @@ FAMILIES: dict[str, Family] = {
     ),
 }
 
-# Generic fallbacks for pages of no known family.
-GENERIC_CONTENT = ("main", "article", "[role=main]", "#content", "#main", "div.content", "body")
-# Removed on every page before the main text is taken: chrome, widgets and scripts.
-GENERIC_NOISE = [
-    "script", "style", "noscript", "iframe", "template", "svg", "canvas", "button", "select", "input",
-    "textarea", "nav", "footer", "header", "aside", "form",
-]  # tag names
-# Class or id fragments that mark chrome: share bars, print/font widgets, related lists, footers.
+# Words that, as a whole word of an element's class or id, mark chrome: share bars, font widgets,
+# related lists, footers, navigation. Class names are split into words at '-', '_' and camelCase
+# (see crawler.dom), so 'footer_wrap' and 'shareBar' match and 'no-sidebar' is guarded by size.
 NOISE_CLASS_WORDS = (
-    "share", "bdshare", "jiathis", "print", "fontsize", "font-size", "zoom", "related", "relate", "xgwz",
-    "xglj", "footer", "copyright", "breadcrumb", "crumb", "qrcode", "erweima", "weixin", "counter",
-    "visit", "pageview", "sidebar", "topbar", "top-bar", "toolbar", "prev-next", "prevnext", "fanye",
+    "share", "bdshare", "jiathis", "fontsize", "zoom", "related", "relate", "xgwz", "xglj", "footer",
+    "copyright", "breadcrumb", "breadcrumbs", "crumb", "crumbs", "qrcode", "erweima", "weixin", "counter",
+    "pageview", "pageviews", "sidebar", "topbar", "toolbar", "prevnext", "fanye", "nav", "navbar", "navigation",
+    "menu", "social", "cookie", "cookies",
 )
 
 

@@ -29,8 +29,8 @@ from crawler.charset import decode
 from crawler.documents import DocumentUnreadable, is_office, normalize_office
 from crawler.facts import is_relevant, page_is_k
 from crawler.noise import apply_ignores
-from crawler.normalize import Normalized, SelectorNotFound, normalize_html
-from crawler.outcome import classify_status, classify_text
+from crawler.normalize import Anchor, MainContentNotFound, Normalized, NoText, SelectorNotFound, normalize_html
+from crawler.outcome import classify_status, classify_text, truncated
 from crawler.pdf import PdfUnreadable, is_pdf, normalize_pdf
 from crawler.watchlist import CrawlSettings, PageSpec
 from store.db import utcnow
@@ -43,11 +43,14 @@ KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-length", "serv
 
 @dataclass(frozen=True)
 class FetchPlan:
-    """A page to fetch, with the validators of its last good fetch for a conditional GET."""
+    """A page to fetch, with the validators of its last good fetch for a conditional GET, and what
+    its current snapshot said (to keep the main region continuous and to recognise a cut-off body)."""
 
     spec: PageSpec
     etag: str | None = None
     last_modified: str | None = None
+    anchor: Anchor | None = None
+    complete: bool | None = None  # did the last good HTML body end with </html> or </body>? None: unknown
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,14 @@ class WatchSpider(scrapy.Spider):
             if decided[0] == "not_modified":  # unchanged parent: its links are unchanged too
                 yield from self.follow(spec, [plan.spec for plan in self.known.get(spec.id, [])])
             return
+        plan = self.plans[spec.id]
+        cut = truncated(response.body, bool(_header(response, "content-length")), plan.complete)
+        if cut:
+            yield self.result(response, "error", cut)
+            return
         try:
-            normalized, encoding = read_body(spec, response.url, response.body, _header(response, "content-type"))
-        except (SelectorNotFound, PdfUnreadable, DocumentUnreadable) as exc:
+            normalized, encoding = read_body(spec, response.url, response.body, _header(response, "content-type"), plan.anchor)
+        except (SelectorNotFound, MainContentNotFound, NoText, PdfUnreadable, DocumentUnreadable) as exc:
             yield self.result(response, "error", str(exc))
             return
         decided = classify_text(normalized.text)
@@ -210,7 +218,7 @@ class WatchSpider(scrapy.Spider):
         ), capture=capture)
 
 
-def read_body(spec: PageSpec, url: str, body: bytes, content_type: str) -> tuple[Normalized, str]:
+def read_body(spec: PageSpec, url: str, body: bytes, content_type: str, anchor: Anchor | None = None) -> tuple[Normalized, str]:
     """Normalize an HTML, PDF or Office body; the kind is decided by the bytes, not the URL."""
     if spec.kind == "pdf" or is_pdf(body):
         return normalize_pdf(body), "binary"
@@ -219,7 +227,7 @@ def read_body(spec: PageSpec, url: str, body: bytes, content_type: str) -> tuple
     html, encoding = decode(body, content_type, spec.encoding)
     if spec.kind == "status":
         return normalize_html(html, url, "title"), encoding
-    return normalize_html(html, url, spec.selector, listing=spec.kind == "listing"), encoding
+    return normalize_html(html, url, spec.selector, listing=spec.kind == "listing", anchor=anchor), encoding
 
 
 def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response) -> Capture:
@@ -231,7 +239,7 @@ def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response)
         links=tuple((link.text, link.url) for link in page.links),
         content_type=_header(response, "content-type"), encoding=encoding,
         headers={k: _header(response, k) for k in KEPT_HEADERS if _header(response, k)},
-        raw=response.body,
+        raw=response.body, region=page.region,
     )
 
 

@@ -18,8 +18,9 @@ VOLATILE_SPANS: tuple[re.Pattern[str], ...] = tuple(
     for p in (
         rf"今天是\s*[:：]?\s*{_DATE}{_WEEKDAY}",
         rf"(发布|更新|修改|发表|录入)(时间|日期)\s*[:：]\s*{_DATE}{_TIME}",
-        r"(浏览|阅读|点击|访问|查看)(次数|量|数)\s*[:：]?\s*[\d,]+\s*次?",
-        r"(Views|Page views|Hits|Visits)\s*[:：]\s*[\d,]+",
+        r"(浏览|阅读|点击|访问|查看)(次数|人次|量|数)\s*[:：]?\s*[(（\[【]?\s*[\d,]*\s*[)）\]】]?\s*次?",
+        r"(?i)\b(number of views|page views|views|hits|visits|reads|visitors)\s*[:：]?\s*[(（\[]?\s*[\d,]+\s*[)）\]]?",
+        rf"(页面生成时间|生成时间|最后更新|最后修改)\s*[:：]?\s*{_DATE}{_TIME}",
         r"【?\s*字[体號号]\s*[:：]\s*[大中小\s]+】?",
         r"【\s*(打印|关闭|打印本页|关闭窗口)\s*】",
         r"(Updated|Published|Release time|Date)\s*[:：]\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?",

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-BEHAVIOURS = ("serve", "reset", "stall", "truncate")
+BEHAVIOURS = ("serve", "reset", "stall", "truncate", "close")  # close: no Content-Length, the body ends when the connection does
 TYPES = {".htm": "text/html", ".html": "text/html", ".pdf": "application/pdf", ".json": "application/json", ".txt": "text/plain"}
 
 
@@ -169,8 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(route.status)
         headers = {"ETag": etag, "Last-Modified": formatdate(fixture.last_modified, usegmt=True), **route.headers}
-        length = len(route.body) * 2 + 100 if route.behaviour == "truncate" else len(route.body)
-        headers["Content-Length"] = str(length)
+        if route.behaviour != "close":
+            headers["Content-Length"] = str(len(route.body) * 2 + 100 if route.behaviour == "truncate" else len(route.body))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()

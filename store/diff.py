@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,19 @@ def _merge(ops: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
 
 
 def line_changes(a: str, b: str) -> tuple[list[str], list[str]]:
-    """(lines of `b` not in `a`, lines of `a` not in `b`), in document order."""
-    old, new = set(a.splitlines()), set(b.splitlines())
-    return [line for line in b.splitlines() if line not in old], [line for line in a.splitlines() if line not in new]
+    """(lines of `b` not in `a`, lines of `a` not in `b`) as multisets, in document order: of two
+    identical lines in `a` and one in `b`, the second is reported as deleted."""
+    return _surplus(b.splitlines(), Counter(a.splitlines())), _surplus(a.splitlines(), Counter(b.splitlines()))
+
+
+def _surplus(lines: list[str], other: Counter[str]) -> list[str]:
+    """The occurrences in `lines` beyond the count `other` has, later occurrences first to go."""
+    left = Counter(lines)
+    for line, n in other.items():
+        left[line] -= n
+    out = []
+    for line in reversed(lines):
+        if left[line] > 0:
+            out.append(line)
+            left[line] -= 1
+    return out[::-1]

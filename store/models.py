@@ -64,6 +64,7 @@ class Snapshot(Base):
     headers: Mapped[dict] = mapped_column(JSON, default=dict)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     raw_codec: Mapped[str] = mapped_column(String(10), default="zstd")
+    region: Mapped[str] = mapped_column(Text, default="", server_default="")  # how the main text was found
     first_seen: Mapped[datetime] = mapped_column(DateTime)
     last_seen: Mapped[datetime] = mapped_column(DateTime)
     analysed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)

@@ -45,6 +45,7 @@ class Capture:
     encoding: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes = b""
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _new_snapshot(attempt: Attempt, capture: Capture) -> Snapshot:
     return Snapshot(
         page_id=attempt.page_id, hash=capture.hash, title=capture.title, text=capture.text,
         links=[list(link) for link in capture.links], content_type=capture.content_type,
-        encoding=capture.encoding, headers=dict(capture.headers), raw=raw, raw_codec="zstd",
+        encoding=capture.encoding, headers=dict(capture.headers), raw=raw, raw_codec="zstd", region=capture.region,
         first_seen=attempt.started_at, last_seen=attempt.started_at,
     )
 

@@ -1,0 +1,107 @@
+"""Main text that never silently goes missing, through real crawls (Scrapy → loopback server → SQLite):
+cut-off bodies are failures, empty bodies are failures, a re-render keeps the text, and the real
+pages other monitors keep (../shared/real-pages) alert exactly when their labels say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from crawler.outcome import truncated
+from kvwatch.fixture_server import FixtureServer, Route
+from store.models import Fetch, Snapshot
+from tests.conftest import PAGES, ROOT, kvwatch, write_watchlist
+from tests.variants import variants
+
+REAL_PAGES = ROOT.parent / "shared" / "real-pages"
+CONTENT = sorted(p for p in PAGES.iterdir() if p.suffix in (".html", ".pdf") and p.stem not in ("challenge-412", "maintenance"))
+CUTS = [n / 10 for n in range(1, 10)]
+TYPES = {".html": "text/html", ".pdf": "application/pdf"}
+
+
+def _rows(db: str) -> tuple[list[Fetch], list[Snapshot]]:
+    engine = create_engine(db)
+    with Session(engine) as s:
+        out = list(s.scalars(select(Fetch).order_by(Fetch.id))), list(s.scalars(select(Snapshot).order_by(Snapshot.id)))
+    engine.dispose()
+    return out
+
+
+@pytest.mark.parametrize("path", CONTENT, ids=lambda p: p.stem)
+def test_every_cut_of_every_fixture_is_recognised(path: Path) -> None:
+    body = path.read_bytes()
+    for share in CUTS:
+        cut = body[: int(len(body) * share)]
+        # with the page's history (its earlier bodies were whole) and without (a first fetch, no Content-Length)
+        assert truncated(cut, False, True), (share, cut[-80:])
+        assert truncated(cut, False, None), (share, cut[-80:])
+    assert truncated(body, False, True) is None and truncated(body, True, None) is None
+
+
+def test_cut_bodies_through_a_crawl_never_become_snapshots(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    for path in CONTENT:
+        server.route(path.name, Route(200, path.read_bytes(), {"Content-Type": TYPES[path.suffix]}))
+    write_watchlist(tmp_path, "\n".join(f'[[page]]\nid = "{p.stem}"\nurl = "{server.url(p.name)}"\nkind = "{"listing" if p.stem.endswith("-news") else "auto"}"\n'
+                                        for p in CONTENT))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    _, baseline = _rows(sqlite_url)
+    assert {s.page_id for s in baseline if "~" not in s.page_id} == {p.stem for p in CONTENT}
+    for share in CUTS:
+        for path in CONTENT:  # no Content-Length: the connection closes where the page is cut
+            body = path.read_bytes()
+            server.route(path.name, Route(200, body[: int(len(body) * share)], {"Content-Type": TYPES[path.suffix]}, behaviour="close"))
+        assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    fetches, snaps = _rows(sqlite_url)
+    assert len(snaps) == len(baseline), [s.page_id for s in snaps[len(baseline):]]
+    cut_fetches = [f for f in fetches[len(baseline):] if "~" not in f.page_id and f.started_at > baseline[-1].first_seen]
+    assert len(cut_fetches) == len(CONTENT) * len(CUTS)
+    assert all(f.outcome == "error" and "truncated" in f.reason for f in cut_fetches), {(f.page_id, f.reason) for f in cut_fetches if "truncated" not in f.reason}
+
+
+def test_empty_body_with_a_title_and_a_rerender_through_a_crawl(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    page = (PAGES / "nia-service-guide.html").read_bytes()
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    server.route("guide.html", Route(200, page, html))
+    write_watchlist(tmp_path, f'[[page]]\nid = "nia-service-guide"\nurl = "{server.url("guide.html")}"\n')
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    main = _rows(sqlite_url)[1][0].text
+    for name, variant in variants(page, main.split("\n", 1)[1]).items():
+        server.route("guide.html", Route(200, variant, html))
+        assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0, name
+    server.route("guide.html", Route(200, b"<html><head><title>Guide</title></head><body>\n</body></html>", html))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    fetches, snaps = _rows(sqlite_url)
+    assert len(snaps) == 1, "a re-render or an empty body became a snapshot"
+    assert fetches[-1].outcome == "error" and "no text" in fetches[-1].reason
+    alerts = json.loads(kvwatch("--db", sqlite_url, "alerts", "--json", "--kind", "content", cwd=tmp_path).stdout)
+    assert alerts == []
+
+
+def _pairs() -> list[dict]:
+    if not (REAL_PAGES / "labels.json").exists():
+        return []
+    return [p for p in json.loads((REAL_PAGES / "labels.json").read_text(encoding="utf-8"))["pairs"] if not p["ambiguous"]]
+
+
+@pytest.mark.skipif(not (REAL_PAGES / "labels.json").exists(), reason=f"{REAL_PAGES} is absent (the shared real pages of other monitors)")
+def test_real_pages_from_other_monitors_alert_exactly_as_labelled(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    pairs = _pairs()
+    entries = []
+    for pair in pairs:
+        options = pair.get("page_options") or {}
+        ignore = "".join(f"\nignore = {json.dumps(options['ignore'])}" if options.get("ignore") else "")
+        entries.append(f'[[page]]\nid = "{pair["id"]}"\nurl = "{server.url(pair["id"] + ".html")}"{ignore}\n')
+    write_watchlist(tmp_path, "\n".join(entries))
+    for side in ("before", "after"):  # real files are read in place, never copied into the project
+        for pair in pairs:
+            server.route(pair["id"] + ".html", Route(200, (REAL_PAGES / pair[side]).read_bytes(), {"Content-Type": "text/html"}))
+        result = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    alerts = json.loads(kvwatch("--db", sqlite_url, "alerts", "--json", cwd=tmp_path).stdout)
+    alerted = {a["page_id"] for a in alerts if a["kind"] in ("content", "new_link")}
+    wrong = {p["id"]: p["label"] for p in pairs if (p["id"] in alerted) != (p["label"] == "change")}
+    assert not wrong, wrong
