@@ -1,4 +1,5 @@
-"""Diff benchmark: two versions of a 50 KB and a 500 KB Chinese text with 1% of characters edited.
+"""Diff benchmark: two versions of a 50 KB and a 500 KB Chinese text with 1% of characters edited,
+and full rewrites of 100 KB, 500 KB and 2 MB (the bound that keeps analysis from stalling).
 
     python benchmarks/diff.py
 
@@ -68,6 +69,10 @@ def main() -> None:
         lev_limited = pure(a, b, 1.0)
         lev = f"{exact if exact is not None else '-'} / {lev_limited}"
         print(f"{label + ' (' + str(len(a)) + ' chars)':34} {ours:14.4f} {slow:16.3f} {limited:17.3f} {lev:>30}")
+    print("\nfull rewrites (every line different; lines first, tokens inside blocks up to the caps):")
+    for label, size in (("100 KB", 100_000), ("500 KB", 500_000), ("2 MB", 2_000_000)):
+        a, b = make_text(size, seed=1), make_text(size, seed=2)
+        print(f"{label:34} {timed(lambda: diff(a, b), 3):14.4f} s")
 
 
 if __name__ == "__main__":

@@ -141,17 +141,25 @@ def _summary(page: Page, change: Change) -> str:
     return f"{name}: {count} line{'s' if count > 1 else ''} changed; {verb} “{line[:80]}”"
 
 
-def fact_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
-    """Extract the snapshot's K-visa facts, update the page's timeline, and alert on what changed."""
-    observed = extract(snap.title, snap.text, tuple((t, u) for t, u in snap.links))
+def record_facts(session: Session, page: Page, snap: Snapshot) -> list[fact_store.FactChange]:
+    """Extract the snapshot's K-visa facts and bring the page's timeline in line with them."""
+    observed = extract(snap.title, snap.text, tuple((t, u) for t, u in snap.links), pdf=snap.region == "pdf")
     tier = tier_for(urlsplit(page.url).hostname or "", page.tags or {})
-    changes = fact_store.record(session, page.id, snap.id, snap.first_seen, tier, observed)
+    return fact_store.record(session, page.id, snap.id, snap.first_seen, tier, observed)
+
+
+def fact_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
+    """Record the snapshot's facts and alert on what changed."""
+    return fact_alert_for(page, snap, record_facts(session, page, snap))
+
+
+def fact_alert_for(page: Page, snap: Snapshot, changes: list[fact_store.FactChange], key_suffix: str = "") -> alerts.NewAlert | None:
     if not changes:
         return None
     name = page.name or page.id
     heads = "; ".join(f"{fact_store.label(c.field)}: {fact_store.humanize(c.field, c.old)} → {fact_store.humanize(c.field, c.new)}" for c in changes)
     return alerts.NewAlert(
-        key=f"{page.id}:fact:{snap.id}", page_id=page.id, url=page.url, kind="fact", relevant=True,
+        key=f"{page.id}:fact:{snap.id}{key_suffix}", page_id=page.id, url=page.url, kind="fact", relevant=True,
         summary=f"K visa — {heads} ({name})"[:500], diff="\n".join(dict.fromkeys(c.evidence for c in changes)),
         to_snapshot_id=snap.id, facts=tuple(c.as_dict() for c in changes),
     )

@@ -24,7 +24,8 @@ def is_pdf(body: bytes) -> bool:
 
 
 def normalize_pdf(body: bytes) -> Normalized:
-    """Text of every page, one line per text line; page-number lines dropped."""
+    """Text of every page, one line per text line; page-number lines dropped; a `[page N]` line
+    before each page of a document of several pages."""
     try:
         reader = PdfReader(io.BytesIO(body))
         if reader.is_encrypted:
@@ -33,5 +34,9 @@ def normalize_pdf(body: bytes) -> Normalized:
         title = str((reader.metadata or {}).get("/Title") or "")
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise PdfUnreadable(f"PDF could not be read: {exc}") from exc
-    lines = [line for page in pages for line in page.splitlines() if not _PAGE_NUMBER.match(line)]
+    lines = []
+    for number, page in enumerate(pages, start=1):
+        if len(pages) > 1:
+            lines.append(f"[page {number}]")  # so a fact's evidence can say which page it is on
+        lines.extend(line for line in page.splitlines() if not _PAGE_NUMBER.match(line))
     return Normalized(title=normalize_line(title), text=clean_lines(lines), links=(), region="pdf")

@@ -269,6 +269,28 @@ def facts_cmd(obj: Context, as_json: bool, field: str | None, at: str | None) ->
         click.echo(f"! sources disagree on {fact_store.label(name)}: " + "; ".join(f"{fact_store.humanize(name, v)} ({', '.join(ids)})" for v, ids in values.items()))
 
 
+@main.command("reprocess")
+@click.option("--page", "page_id", metavar="ID", help="Only this page (default: every page).")
+@click.option("--since", metavar="DATE", help="Only snapshots from this ISO date/time (UTC) on.")
+@click.option("--deliver-backfill", is_flag=True, help="Deliver the historical fact changes it newly finds as news (default: store them, marked backfilled).")
+@click.pass_obj
+@fail_cleanly
+def reprocess_cmd(obj: Context, page_id: str | None, since: str | None, deliver_backfill: bool) -> None:
+    """Re-run analysis (facts, their timeline, relevance) over stored snapshots, fetching nothing."""
+    from crawler.reprocess import reprocess
+
+    engine = make_engine(obj.db_url)
+    with run_lock(engine):
+        prepare(engine)
+        if page_id is not None:
+            with session_scope(engine) as session:
+                pages_mod.get(session, page_id)
+        done = reprocess(engine, page_id, _parse_time(since) if since else None, deliver_backfill)
+    click.echo(f"reprocessed {done.snapshots} snapshots of {done.pages} pages: {done.timeline_rows} fact timeline rows; "
+               f"{done.backfilled} backfilled alerts{' (queued for delivery)' if deliver_backfill and done.backfilled else ''}; "
+               f"{done.relevance_changed} relevance changes")
+
+
 @main.command("subscribers")
 @click.pass_obj
 @fail_cleanly

@@ -45,10 +45,11 @@ def sync(engine: Engine, subscribers: tuple[Subscriber, ...]) -> None:
 
 
 def wanted(session, subscriber: Subscriber, now: datetime) -> list[Alert]:  # type: ignore[no-untyped-def]
-    """The alerts within the subscriber's backlog window that pass its filters."""
+    """The alerts within the subscriber's backlog window that pass its filters (history found by
+    `kvwatch reprocess` is not news: backfilled alerts are never queued)."""
     tags = {p.id: (p.tags or {}) for p in session.scalars(select(Page))}
     since = now - timedelta(days=subscriber.backlog_days)
-    return [a for a in alert_store.query(session, since=since) if subscriber.wants(a, tags.get(a.page_id, {}))]
+    return [a for a in alert_store.query(session, since=since) if not a.backfilled and subscriber.wants(a, tags.get(a.page_id, {}))]
 
 
 def enqueue(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime) -> int:

@@ -31,6 +31,7 @@ class NewAlert:
     to_snapshot_id: int | None = None
     facts: tuple[dict[str, Any], ...] = ()
     links: tuple[tuple[str, str], ...] = field(default=())
+    backfilled: bool = False
 
 
 def add(session: Session, new: NewAlert, detected_at: datetime) -> Alert | None:
@@ -43,6 +44,7 @@ def add(session: Session, new: NewAlert, detected_at: datetime) -> Alert | None:
         dedupe_key=new.key, page_id=new.page_id, url=new.url, kind=new.kind, relevant=new.relevant,
         detected_at=detected_at, from_snapshot_id=new.from_snapshot_id, to_snapshot_id=new.to_snapshot_id,
         facts=list(new.facts), links=[list(link) for link in new.links], summary=new.summary, diff=new.diff,
+        backfilled=new.backfilled,
     )
     session.add(alert)
     session.flush()
@@ -75,6 +77,7 @@ def to_json(alert: Alert) -> dict[str, Any]:
         "facts": [{"field": f["field"], "old": f.get("old"), "new": f.get("new")} for f in alert.facts],
         "summary": alert.summary,
         "diff": alert.diff,
+        "backfilled": alert.backfilled,
     }
 
 

@@ -92,7 +92,55 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+BLOCK_CAP = 10_000_000   # characters(a) × characters(b) of one changed block diffed token by token (≈ 70 ms at worst)
+TOTAL_CAP = 100_000_000  # the same, summed over a whole diff; blocks beyond it are reported as replaced whole
+PAIRED_LINES_CAP = 5_000  # a larger block, every line changed, is a rewrite: reported as replaced whole
+
+
 def diff(a: str, b: str) -> Diff:
+    """Lines first, then tokens inside each changed block of lines, with no time limit: the result
+    depends only on the texts. A block too large for token-level work (see BLOCK_CAP, TOTAL_CAP) is
+    reported as replaced whole, so a full rewrite of a 2 MB page costs a line diff, not minutes."""
+    lines_a, lines_b = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    vocab: dict[str, str] = {}
+    codes = lambda lines: "".join(vocab.setdefault(line, chr(_BASE + len(vocab))) for line in lines)  # noqa: E731
+    line_ops = _raw_diff(codes(lines_a), codes(lines_b), cleanup="No")
+    text_of = {code: line for line, code in vocab.items()}
+    ops: list[tuple[str, str]] = []
+    block: dict[str, list[str]] = {DELETE: [], INSERT: []}
+    spent = 0
+
+    def affordable(old: str, new: str) -> bool:
+        nonlocal spent
+        work = len(old) * len(new)
+        if work > BLOCK_CAP or spent + work > TOTAL_CAP:
+            return False
+        spent += work
+        return True
+
+    def flush() -> None:
+        old, new = "".join(block[DELETE]), "".join(block[INSERT])
+        if old and new and affordable(old, new):
+            ops.extend(_token_diff(old, new))
+        elif old and new and len(block[DELETE]) == len(block[INSERT]) <= PAIRED_LINES_CAP:  # lines edited in place: one by one
+            for line_a, line_b in zip(block[DELETE], block[INSERT]):
+                ops.extend(_token_diff(line_a, line_b) if affordable(line_a, line_b) else [(DELETE, line_a), (INSERT, line_b)])
+        else:
+            ops.extend(op for op in ((DELETE, old), (INSERT, new)) if op[1])
+        block[DELETE], block[INSERT] = [], []
+
+    for op, run in line_ops:
+        lines = [text_of[c] for c in run]
+        if op == EQUAL:
+            flush()
+            ops.append((EQUAL, "".join(lines)))
+        else:
+            block[op].extend(lines)
+    flush()
+    return Diff(_merge(tuple(op for op in ops if op[1])))
+
+
+def _token_diff(a: str, b: str) -> list[tuple[str, str]]:
     """Token-level diff of `a` → `b`, with semantic cleanup and no time limit."""
     vocab: dict[str, str] = {}
     tokens: list[str] = []
@@ -110,21 +158,20 @@ def diff(a: str, b: str) -> Diff:
             out.append(code)
         return "".join(out)
 
-    ea, eb = encode(a), encode(b)
-    raw = _raw_diff(ea, eb)
-    ops = tuple((op, "".join(tokens[ord(c) - _BASE] if ord(c) >= _BASE else c for c in text)) for op, text in raw if text)
-    return Diff(_merge(ops))
+    raw = _raw_diff(encode(a), encode(b))
+    return [(op, "".join(tokens[ord(c) - _BASE] if ord(c) >= _BASE else c for c in text)) for op, text in raw if text]
 
 
-def _raw_diff(a: str, b: str) -> list[tuple[str, str]]:
+def _raw_diff(a: str, b: str, cleanup: str = "Semantic") -> list[tuple[str, str]]:
     if _fast is not None:
-        return list(_fast.diff(a, b, timelimit=0, checklines=False, cleanup="Semantic", counts_only=False))
+        return list(_fast.diff(a, b, timelimit=0, checklines=False, cleanup=cleanup, counts_only=False))
     import diff_match_patch
 
     dmp = diff_match_patch.diff_match_patch()
     dmp.Diff_Timeout = 0
     diffs = dmp.diff_main(a, b, False)
-    dmp.diff_cleanupSemantic(diffs)
+    if cleanup == "Semantic":
+        dmp.diff_cleanupSemantic(diffs)
     return [({0: EQUAL, -1: DELETE, 1: INSERT}[op], text) for op, text in diffs]
 
 

@@ -22,7 +22,10 @@ LABELS = {
     "stay_duration": "stay per entry", "validity": "validity", "entries": "entries", "age_limit": "age limit",
     "education": "education", "extension": "extension / renewal", "institution_list": "recognised institutions",
     "documents": "required documents", "family": "family members", "fee": "fee", "effective_date": "effective date",
+    "sponsor": "employer or inviting entity in China", "activities": "permitted activities",
+    "residence_permit": "residence permit after entry",
 }
+LIST_FIELDS = ("institution_list", "activities")  # values are names joined by "; ", compared as sets
 _UNITS = {"D": "day", "W": "week", "M": "month", "Y": "year"}
 
 
@@ -75,8 +78,8 @@ def record(session: Session, page_id: str, snapshot_id: int, at: datetime, tier:
 
 
 def _list_delta(field: str, old: str | None, new: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Institutions added and removed, when both sides are name lists (not document URLs)."""
-    if field != "institution_list":
+    """Names added and removed (institutions, activities), when both sides are name lists (not document URLs)."""
+    if field not in LIST_FIELDS:
         return (), ()
     names = lambda v: set() if not v or v.startswith("http") else set(v.split("; "))  # noqa: E731
     return tuple(sorted(names(new) - names(old))), tuple(sorted(names(old) - names(new)))
@@ -110,6 +113,11 @@ def humanize(field: str, value: str | None) -> str:
     if m := re.fullmatch(r"P(\d+)([DWMY])", value):
         n, unit = int(m.group(1)), _UNITS[m.group(2)]
         return f"{n} {unit}{'s' if n != 1 else ''}"
+    if field == "residence_permit" and re.fullmatch(r"(deadline|processing)=P\d+D(; (deadline|processing)=P\d+D)?", value):
+        parts = dict(part.split("=") for part in value.split("; "))
+        said = [f"apply within {humanize('', parts['deadline'])} of entry"] if "deadline" in parts else []
+        said += [f"decided within {humanize('', parts['processing'])} (working days)"] if "processing" in parts else []
+        return "; ".join(said)
     if field == "age_limit" and (m := re.fullmatch(r"(\d*)-(\d*)", value)):
         low, high = m.groups()
         return f"ages {low}–{high}" if low and high else (f"up to age {high}" if high else f"from age {low}")

@@ -75,3 +75,15 @@ def test_page_ignore_patterns_apply_to_both_sides() -> None:
     assert not compare(a, b, [a]).substantive
     c = Version(comparable("访问人数 1300 人\n停留期90日", (r"访问人数 \d+ 人",)), ())
     assert compare(a, c, [a]).new_lines == ("停留期90日",)
+
+
+def test_a_full_rewrite_of_a_huge_text_is_a_bounded_line_diff_not_a_character_search() -> None:
+    from store.diff import PAIRED_LINES_CAP
+
+    lines = PAIRED_LINES_CAP + 10
+    a = "\n".join(f"第{i}条：K字签证每次停留不超过{i}日。" for i in range(lines))
+    b = "\n".join(f"第{i}款：Z字签证有效期为{i}年。" for i in range(lines))
+    d = diff(a + "\n共同结尾。", b + "\n共同结尾。")
+    assert d.ops == (("-", a + "\n"), ("+", b + "\n"), ("=", "共同结尾。"))  # replaced whole, the shared line kept
+    small = diff("一\n停留期90日。\n二", "一\n停留期180日。\n二")
+    assert [(op, t) for op, t in small.ops if op != "="] == [("-", "90"), ("+", "180")]  # small blocks stay token-exact

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.facts import duration, extract, number
+from crawler.facts import extract
+from crawler.facts.values import duration, number
 from crawler.fetch import read_body
 from crawler.watchlist import PageSpec
 from store import facts as fact_store
@@ -25,7 +26,7 @@ CONTENT = sorted(p for p in PAGES.iterdir() if p.suffix in (".html", ".pdf") and
 def _facts(path: Path) -> list[dict[str, str]]:
     url = f"http://127.0.0.1:8000/{path.name}"
     page, _ = read_body(PageSpec(id=path.stem, url=url, kind="listing" if path.stem.endswith("-news") else "auto"), url, path.read_bytes(), "text/html")
-    found = extract(page.title, page.text, tuple((link.text, link.url) for link in page.links))
+    found = extract(page.title, page.text, tuple((link.text, link.url) for link in page.links), pdf=page.region == "pdf")
     return [{"field": f.field, "value": f.value, "evidence": f.evidence} for f in found]
 
 
@@ -103,3 +104,22 @@ def test_the_timeline_answers_what_was_true_on_a_date(tmp_path: Path) -> None:
         assert [f.value for f, _ in fact_store.as_of(s, t0 + timedelta(days=1, hours=12), "stay_duration")] == ["P90D"]
         assert [f.value for f, _ in fact_store.as_of(s, None, "stay_duration")] == ["P180D"]
     assert fact_store.humanize("stay_duration", "P180D") == "180 days" and fact_store.humanize("age_limit", "-45") == "up to age 45"
+
+
+def test_institution_lists_in_prose_english_and_chinese() -> None:
+    en = _values("K visa", "Recognised universities and research institutions include, among others: Eastmount University, Lakeshore Institute of Science, "
+                           "Harbor College of Engineering and the Northfield Academy of Sciences.")
+    assert en["institution_list"] == "Eastmount University; Harbor College of Engineering; Lakeshore Institute of Science; the Northfield Academy of Sciences"
+    zh = _values("K字签证", "知名高校包括：东岳理工大学、南海海洋研究所和西湖湾科学院等。")
+    assert zh["institution_list"] == "东岳理工大学; 南海海洋研究所; 西湖湾科学院"
+
+
+def test_another_policy_named_mid_page_switches_the_scope() -> None:
+    text = "K字签证有效期为5年。\n二、240小时过境免签：外国人可停留不超过240小时。\n三、K字签证持有人每次停留不超过180日。"
+    assert _values("K字签证说明", text) == {"validity": "P5Y", "stay_duration": "P180D"}
+    assert "stay_duration" not in _values("K字签证说明", "K字签证有效期为5年。\n二、240小时过境免签：每次停留不超过10日。")
+
+
+def test_traditional_chinese_evidence_is_the_pages_own_sentence() -> None:
+    facts = {f.field: f for f in extract("K字簽證", "K字簽證有效期為5年，每次停留不超過180日。")}
+    assert facts["validity"].value == "P5Y" and facts["validity"].evidence == "K字簽證有效期為5年，每次停留不超過180日。"

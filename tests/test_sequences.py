@@ -59,7 +59,7 @@ def test_a_real_change_alerts_once_with_diff_and_relevance(server: FixtureServer
     alerts = _alerts(tmp_path, sqlite_url, "--kind", "content")
     assert len(alerts) == 1
     alert = alerts[0]
-    assert set(alert) == {"id", "page_id", "url", "kind", "relevant", "detected_at", "facts", "summary", "diff"}
+    assert set(alert) == {"id", "page_id", "url", "kind", "relevant", "detected_at", "facts", "summary", "diff", "backfilled"}
     assert (alert["page_id"], alert["kind"], alert["relevant"], alert["facts"]) == ("gov-k-visa-decision", "content", True, [])
     facts = _alerts(tmp_path, sqlite_url, "--kind", "fact")
     assert [f["facts"] for f in facts] == [[{"field": "effective_date", "old": None, "new": "2025-10-01"}],
