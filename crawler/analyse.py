@@ -98,12 +98,14 @@ def compare(prev: Version, cur: Version, history: list[Version], listing: bool =
 
 
 def relevance(title: str, prev: Version, cur: Version, change: Change) -> bool:
-    """A change concerns the K visa if a changed line is attributed to it (see crawler.facts), or a new link names it."""
-    if page_is_k(title, cur.text) and change.substantive:
-        return True
+    """A change concerns the K visa if a changed line is attributed to it (see crawler.facts: on a page
+    about the K visa that is every line outside another visa type's section), if a link appears on or
+    goes from a page about the K visa, or if the link's own text names the K visa."""
     if set(change.new_lines) & k_lines(title, cur.text) or set(change.removed_lines) & k_lines(title, prev.text):
         return True
-    return is_relevant(*(text for text, _ in change.new_links))
+    if (change.new_links or change.removed_links) and page_is_k(title, cur.text):
+        return True
+    return is_relevant(*(text for text, _ in change.new_links + change.removed_links))
 
 
 def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:

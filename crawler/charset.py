@@ -1,7 +1,12 @@
-"""Bytes → text: the header's charset, then a BOM, then <meta charset>, then UTF-8, then GB18030.
+"""Bytes → text, trusting what decodes cleanly rather than what a page declares.
 
-GB2312 and GBK are decoded as GB18030 (a superset), so pages mislabelled GB2312 that use GBK
-characters still decode. A page that declares nothing is tried as UTF-8 first, then GB18030.
+Order: a BOM; the page's forced `encoding`; then, for a body that is not plain ASCII, UTF-8 when
+the bytes are valid UTF-8 (non-ASCII bytes that form valid UTF-8 are not GBK by chance); then each
+declaration (HTTP header, <meta>) that decodes strictly; then GB18030 (the superset of GB2312 and
+GBK); then charset-normalizer's guess. A declaration that does not decode cleanly never wins (a GBK
+page whose <meta> says utf-8 is read as GBK, not as mojibake). A header saying ISO-8859-1 is a
+common server default and is tried last. Bytes nothing decodes cleanly are `Undecodable`: a failed
+fetch, never a garbled snapshot.
 """
 
 from __future__ import annotations
@@ -10,7 +15,14 @@ import codecs
 
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
-SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030", "ascii": "utf-8", "iso-8859-1": "cp1252", "latin-1": "cp1252"}
+SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030", "ascii": "utf-8",
+             "iso-8859-1": "cp1252", "latin-1": "cp1252", "latin_1": "cp1252"}
+WEAK = ("cp1252",)  # server defaults, not statements about the document
+DETECTABLE = ("big5", "big5hkscs", "cp950", "gb18030", "gbk", "shift_jis", "cp932", "euc_jp", "euc_kr", "cp949", "utf_16", "utf_32")
+
+
+class Undecodable(Exception):
+    """No character set decodes the body cleanly."""
 
 
 def _canonical(name: str | None) -> str | None:
@@ -24,25 +36,45 @@ def _canonical(name: str | None) -> str | None:
 
 
 def decode(body: bytes, content_type: str = "", override: str | None = None) -> tuple[str, str]:
-    """(text, the encoding used). Never raises: undecodable bytes become U+FFFD."""
+    """(text, the encoding used). Raises Undecodable when nothing decodes the bytes cleanly."""
     bom_encoding, bom = read_bom(body)
     if bom_encoding:
         return body[len(bom):].decode(bom_encoding, errors="replace"), bom_encoding
-    declared = [override, http_content_type_encoding(content_type), html_body_declared_encoding(body)]
-    for name in filter(None, map(_canonical, declared)):
-        # A header that says ISO-8859-1 on a UTF-8 Chinese page is a common server default: check it.
-        if name == "cp1252" and _strict(body, "utf-8") is not None:
-            return body.decode("utf-8"), "utf-8"
+    if override:
+        name = _canonical(override) or override
         return body.decode(name, errors="replace"), name
-    for name in ("utf-8", "gb18030"):
+    declared = [n for n in (_canonical(http_content_type_encoding(content_type)), _canonical(html_body_declared_encoding(body))) if n]
+    if body.isascii():
+        return body.decode("ascii"), declared[0] if declared and declared[0] not in WEAK else "utf-8"
+    tried = []
+    for name in ["utf-8", *[n for n in declared if n not in WEAK], "gb18030"]:
+        if name in tried:
+            continue
+        tried.append(name)
         text = _strict(body, name)
         if text is not None:
             return text, name
-    return body.decode("utf-8", errors="replace"), "utf-8"
+    guess = _guess(body)
+    if guess is not None:
+        return guess
+    for name in (n for n in declared if n in WEAK):
+        return body.decode(name, errors="replace"), name
+    raise Undecodable(f"no character set decodes the body cleanly (tried {', '.join(tried)} and detection; declared: {', '.join(declared) or 'none'})")
 
 
 def _strict(body: bytes, name: str) -> str | None:
     try:
-        return body.decode(name)
-    except UnicodeDecodeError:
+        text = body.decode(name)
+    except (UnicodeDecodeError, LookupError):
         return None
+    return None if "\ufffd" in text else text
+
+
+def _guess(body: bytes) -> tuple[str, str] | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body).best()
+    if best is None or best.encoding not in DETECTABLE:  # a single-byte code page decodes anything: no evidence
+        return None
+    text = _strict(body, best.encoding)
+    return (text, best.encoding) if text is not None else None

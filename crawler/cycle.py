@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,12 +17,14 @@ from crawler.analyse import analyse
 from crawler.fetch import FetchPlan, WatchSpider, linked_spec, scrapy_settings
 from crawler.normalize import Anchor
 from crawler.outcome import html_complete
+from crawler.pipeline import STORE_FAILURE
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
 from store.db import session_scope, utcnow
 from store.errors import NotFound
 from store.models import Fetch, Page, Snapshot
-from store.snapshots import current, raw_body, validators
+from store.errors import DatabaseUnavailable
+from store.snapshots import Attempt, current, raw_body, record, validators
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +108,37 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     specs = select_pages(watchlist, only)
     sync_watchlist(engine, watchlist)
     started = utcnow()
-    url = engine.url.render_as_string(hide_password=False)
-    settings = {**scrapy_settings(watchlist.crawl, url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,
+    # the URL object, not a string: Scrapy logs its settings, and a URL object shows its password as ***
+    settings = {**scrapy_settings(watchlist.crawl, engine.url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,  # type: ignore[arg-type]
                 "KVWATCH_PROGRESS": progress, "KVWATCH_PAGES": len(specs)}
     process = CrawlerProcess(settings)
     plans, known = plan(engine, specs)
-    process.crawl(WatchSpider, plans=plans, known=known)
+    crawler = process.create_crawler(WatchSpider)
+    process.crawl(crawler, plans=plans, known=known)
     process.start()
+    _default_signals()
+    failure = crawler.stats.get_value(STORE_FAILURE)
+    if failure:
+        raise DatabaseUnavailable(f"{failure}; the crawl stopped (pages already stored are intact)")
+    _record_unfetched(engine, [p.spec for p in plans], started, crawler.stats.get_value("finish_reason") or "unknown")
     return summarize(engine, started, len(specs))
+
+
+def _default_signals() -> None:
+    """Scrapy's shutdown handlers outlive its reactor and would swallow SIGTERM/SIGINT during analysis:
+    give them back their default meaning (analysis is transactional, so stopping there is safe)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _record_unfetched(engine: Engine, specs: list[PageSpec], since: datetime, reason: str) -> None:
+    """A page the crawl never got to (stopped by SIGTERM, say) is recorded as `interrupted`: not a
+    failure of the page, and the cycle's summary still adds up."""
+    with session_scope(engine) as session:
+        seen = set(session.scalars(select(Fetch.page_id).where(Fetch.started_at >= since)))
+        for spec in specs:
+            if spec.id not in seen:
+                record(session, Attempt(spec.id, spec.url, "interrupted", utcnow(), reason=f"not fetched: the crawl stopped ({reason})"))
 
 
 def summarize(engine: Engine, since: datetime, page_count: int) -> CrawlSummary:

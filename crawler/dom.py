@@ -47,6 +47,20 @@ class EmptyDocument(Exception):
     """The body is not an HTML document with any element in it."""
 
 
+class TooDeep(Exception):
+    """libxml2 would cut the document off at its nesting limit."""
+
+
+def lenient_lines(text: str) -> list[str]:
+    """The text of a document libxml2 cannot build whole, read by BeautifulSoup's pure-Python parser
+    (no depth limit; its leniency is worth its cost only here): every string a line, scripts dropped."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "html.parser")
+    root = soup.find("body") or soup
+    return [str(s) for s in root.strings if s.parent is not None and s.parent.name not in CHROME_TAGS]
+
+
 def selector(css: str) -> CSSSelector:
     """A compiled CSS selector (cached)."""
     compiled = _SELECTORS.get(css)
@@ -79,8 +93,8 @@ class Document:
         except (etree.ParserError, ValueError) as exc:
             raise EmptyDocument(str(exc) or "empty document") from exc
         if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in _PARSER.error_log):
-            # libxml2 stops building the tree past 2,048 levels: refuse rather than lose the rest silently
-            raise EmptyDocument("the document is nested more than 2,048 elements deep; it cannot be read whole")
+            # libxml2 stops building the tree past 2,048 levels: never lose the rest silently
+            raise TooDeep("the document is nested more than 2,048 elements deep")
         doc = cls(root, set())
         doc.mark_chrome(extra_noise)
         return doc

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
+from sqlalchemy import URL
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -25,7 +26,7 @@ from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLo
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
-from crawler.charset import decode
+from crawler.charset import Undecodable, decode
 from crawler.documents import DocumentUnreadable, is_office, normalize_office
 from crawler.facts import is_relevant, page_is_k
 from crawler.noise import apply_ignores
@@ -88,7 +89,7 @@ def linked_spec(parent: PageSpec, url: str, name: str) -> PageSpec:
     return replace(parent, id=page_id, url=url, name=name, kind="auto", selector=None, ignore=())
 
 
-def scrapy_settings(crawl: CrawlSettings, db_url: str, log_level: str = "WARNING") -> dict[str, Any]:
+def scrapy_settings(crawl: CrawlSettings, db_url: "str | URL", log_level: str = "WARNING") -> dict[str, Any]:
     """Scrapy settings, each set deliberately (see the README's "Politeness" section)."""
     return {
         "USER_AGENT": crawl.user_agent,
@@ -167,7 +168,7 @@ class WatchSpider(scrapy.Spider):
             return
         try:
             normalized, encoding = read_body(spec, response.url, response.body, _header(response, "content-type"), plan.anchor)
-        except (SelectorNotFound, MainContentNotFound, NoText, PdfUnreadable, DocumentUnreadable) as exc:
+        except (SelectorNotFound, MainContentNotFound, NoText, Undecodable, PdfUnreadable, DocumentUnreadable) as exc:
             yield self.result(response, "error", str(exc))
             return
         decided = classify_text(normalized.text)

@@ -21,7 +21,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import etree
 
-from crawler.dom import CELL, Document, EmptyDocument, selector
+from crawler.dom import CELL, Document, EmptyDocument, TooDeep, lenient_lines, selector
 from crawler.noise import clean_line
 from crawler.region import Anchor, MainContentNotFound, NoText, Region, SelectorNotFound, choose, family_of
 
@@ -73,6 +73,11 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
         doc = Document.parse(html)
     except EmptyDocument as exc:
         raise NoText(f"no HTML document: {exc}") from exc
+    except TooDeep as exc:
+        lines = _clean(lenient_lines(html))
+        if not lines:
+            raise NoText(f"no text ({exc})") from exc
+        return Normalized(title=lines[0][:200], text="\n".join(lines), links=(), region=f"whole document, read leniently ({exc})")
     host = urlsplit(url).hostname or ""
     family = family_of(doc, host)
     doc.mark_chrome(family.noise if family else ())

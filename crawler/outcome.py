@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-OUTCOMES = ("ok", "not_modified", "blocked", "maintenance", "error")
+OUTCOMES = ("ok", "not_modified", "blocked", "maintenance", "error", "interrupted")  # interrupted: the crawl stopped first
 FAILURES = ("blocked", "maintenance", "error")
 
 _CHALLENGE = re.compile(rb"\$_ts|_\$[a-z]{2}|var\s+_0x[0-9a-f]+|document\.cookie\s*=|location\.(reload|replace)\(|window\.location\s*=|challenge|verify you are human|waf", re.I)

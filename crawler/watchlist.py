@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 from crawler.families import TIERS
 from store.configfile import read_toml
 from store.errors import ConfigError
+from store.pages import TAG_KEYS
 
 KINDS = ("auto", "html", "listing", "pdf", "status")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-TAG_KEYS = ("agency", "country", "language", "tier")
 PAGE_KEYS = {"id", "url", "name", "tags", "selector", "kind", "interval", "proxy", "enabled", "robots", "ignore", "encoding"}
 DEFAULT_KEYS = {"interval", "robots", "proxy"}
 CRAWL_KEYS = {
@@ -198,12 +198,13 @@ def _selector(value: Any, path: str, label: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(path, f"must be a CSS selector string, got {value!r}", label, "selector")
-    from soupsieve import SelectorSyntaxError, compile as css_compile
+    from cssselect import SelectorError
+    from lxml.cssselect import CSSSelector
 
-    try:
-        css_compile(value)
-    except SelectorSyntaxError as exc:
-        raise ConfigError(path, f"not a valid CSS selector: {exc.args[0]}", label, "selector") from None
+    try:  # the same compiler normalization uses (crawler.dom.selector)
+        CSSSelector(value, translator="html")
+    except SelectorError as exc:
+        raise ConfigError(path, f"not a valid CSS selector: {exc}", label, "selector") from None
     return value
 
 

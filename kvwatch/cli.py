@@ -40,14 +40,20 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Context:
-    def __init__(self, db: str | None, watchlist: str, verbose: int, subscribers: str = "subscribers.toml"):
+    def __init__(self, db: str | None, watchlist: str, verbose: int, subscribers: str = "subscribers.toml",
+                 log_json: bool = False, log_level: str | None = None):
         self.db_url, self.watchlist_path, self.verbose = resolve_url(db), watchlist, verbose
-        self.subscribers_path = subscribers
+        self.subscribers_path, self.log_json, self.explicit_level = subscribers, log_json, log_level
 
     def subscribers(self):  # type: ignore[no-untyped-def]
+        """The subscribers, their page and tag filters checked against the watchlist (when it loads)."""
         from notifier.subscribers import load
 
-        return load(self.subscribers_path)
+        try:
+            watchlist = self.watchlist()
+        except ConfigError:
+            watchlist = None
+        return load(self.subscribers_path, watchlist)
 
     def engine(self):  # type: ignore[no-untyped-def]
         return open_store(self.db_url)
@@ -72,7 +78,7 @@ def main(ctx: click.Context, db: str | None, watchlist: str, subscribers: str, v
     """kvwatch: watch official pages for changes to China's K visa."""
     if log_level:
         verbose = {"DEBUG": 2, "INFO": 1}.get(log_level, 0)
-    ctx.obj = Context(db, watchlist, verbose, subscribers)
+    ctx.obj = Context(db, watchlist, verbose, subscribers, log_json, log_level)
     configure(log_level or ctx.obj.log_level, log_json)
 
 
@@ -351,7 +357,10 @@ def deliver_cmd(obj: Context) -> None:
     """Send the digests that are due; failed deliveries stay queued and are retried later."""
     from notifier.deliver import deliver
 
-    summary = deliver(obj.engine(), obj.subscribers())
+    subscribers = obj.subscribers()
+    engine = make_engine(obj.db_url)
+    with run_lock(engine):  # two deliveries at once would both send what is due
+        summary = deliver(prepare(engine), subscribers)
     click.echo(_deliver_line(summary))
 
 
@@ -400,7 +409,7 @@ def serve_cmd(obj: Context, tick: float) -> None:
     from kvwatch.daemon import DaemonSettings, serve
 
     obj.watchlist()  # fail fast on a bad watchlist
-    serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose))
+    serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose, obj.log_json, obj.explicit_level))
 
 
 @main.command("doctor")

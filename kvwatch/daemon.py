@@ -47,6 +47,15 @@ class DaemonSettings:
     subscribers_path: str
     tick: float = 60.0
     verbose: int = 0
+    log_json: bool = False
+    log_level: str | None = None
+
+    def child_command(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        """A `kvwatch` child with every global option of the daemon; the database URL (and its
+        password) goes through the environment, never the command line that `ps` shows."""
+        command = [sys.executable, "-m", "kvwatch", "--watchlist", self.watchlist_path, "--subscribers", self.subscribers_path,
+                   *(["--log-json"] if self.log_json else []), *(["--log-level", self.log_level] if self.log_level else ["-v"] * self.verbose), *args]
+        return command, {**os.environ, "KVWATCH_DB": self.db_url}
 
 
 def jitter(spec: PageSpec) -> timedelta:
@@ -112,11 +121,8 @@ class Daemon:
             log.error("watchlist not reloaded, keeping the previous one: %s", exc)
 
     def crawl(self, due: tuple[str, ...]) -> None:
-        s = self.settings
-        command = [sys.executable, "-m", "kvwatch", "--db", s.db_url, "--watchlist", s.watchlist_path, *(["-v"] * s.verbose), "crawl"]
-        for page_id in due:
-            command += ["--only", page_id]
-        self.child = subprocess.Popen(command, stdout=subprocess.PIPE)
+        command, env = self.settings.child_command("crawl", *(arg for page_id in due for arg in ("--only", page_id)))
+        self.child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
         try:
             out, _ = self.child.communicate(timeout=CHILD_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -134,7 +140,7 @@ class Daemon:
         if not path.exists():
             return
         try:
-            subscribers = load(path)
+            subscribers = load(path, self.watchlist)
             with run_lock(self.engine):
                 summary = deliver(self.engine, subscribers)
             if summary.messages or summary.failures:

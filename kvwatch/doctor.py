@@ -10,9 +10,10 @@ import os
 import smtplib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from store.db import make_engine, schema_revision
+from store.db import make_engine, masked, schema_revision
 from store.errors import KvwatchError
 
 
@@ -24,8 +25,9 @@ class Check:
 
 
 def run_checks(db_url: str, watchlist_path: str, subscribers_path: str) -> list[Check]:
-    checks = [_watchlist(watchlist_path), *_database(db_url)]
-    subs, sub_check = _subscribers(subscribers_path)
+    watchlist, check = _watchlist(watchlist_path)
+    checks = [check, *_database(db_url)]
+    subs, sub_check = _subscribers(subscribers_path, watchlist)
     checks.append(sub_check)
     if subs and any(s.email for s in subs):
         checks.append(_smtp())
@@ -33,14 +35,14 @@ def run_checks(db_url: str, watchlist_path: str, subscribers_path: str) -> list[
     return checks
 
 
-def _watchlist(path: str) -> Check:
+def _watchlist(path: str) -> tuple[Any, Check]:
     from crawler.watchlist import load
 
     try:
         wl = load(path)
     except KvwatchError as exc:
-        return Check(False, "watchlist", str(exc))
-    return Check(True, "watchlist", f"{path}: {len(wl.pages)} pages, {sum(p.enabled for p in wl.pages)} enabled")
+        return None, Check(False, "watchlist", str(exc))
+    return wl, Check(True, "watchlist", f"{path}: {len(wl.pages)} pages, {sum(p.enabled for p in wl.pages)} enabled")
 
 
 def _database(url: str) -> list[Check]:
@@ -49,18 +51,19 @@ def _database(url: str) -> list[Check]:
         current, head = schema_revision(engine)
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
-        return [Check(False, "database", f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")]
+        detail = (str(exc).splitlines() or [""])[0].replace(url, masked(url))
+        return [Check(False, "database", f"{masked(url)}: {type(exc).__name__}: {detail}")]
     migrations = Check(current == head, "migrations", f"at {current or 'an empty schema'}, newest is {head}" + ("" if current == head else " (any command that opens the database migrates it)"))
     return [Check(True, "database", f"{engine.url.render_as_string(hide_password=True)} answers"), migrations]
 
 
-def _subscribers(path: str) -> tuple[tuple, Check]:  # type: ignore[type-arg]
+def _subscribers(path: str, watchlist: Any) -> tuple[tuple, Check]:  # type: ignore[type-arg]
     from notifier.subscribers import load
 
     if not Path(path).exists():
         return (), Check(True, "subscribers", f"{path} not found: runs crawl but deliver nothing")
     try:
-        subs = load(path)
+        subs = load(path, watchlist)
     except KvwatchError as exc:
         return (), Check(False, "subscribers", str(exc))
     return subs, Check(True, "subscribers", f"{path}: {len(subs)} subscribers")

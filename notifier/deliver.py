@@ -15,11 +15,11 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from notifier.channels import channel
-from notifier.channels.slack import PartialDelivery
 from notifier.digest import Digest, build
 from notifier.subscribers import Subscriber
 from store import alerts as alert_store
@@ -79,29 +79,35 @@ def deliver(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime |
         sub = by_id.get(sub_id)
         if sub is None or name not in sub.channels:
             continue
-        sent, error = _send(engine, sub, name, delivery_ids, now)
-        if os.environ.get("KVWATCH_FAULT") == "after-send":  # crash test: sent, not yet recorded
-            log.error("KVWATCH_FAULT=after-send: exiting before recording the delivery")
-            os._exit(70)
-        messages += len(sent)
-        delivered += _record(engine, delivery_ids, sent, error, now)
+        sent, confirmed, error = _send(engine, sub, name, delivery_ids, now)
+        messages += sent
+        delivered += confirmed
         if error is not None:
             failures.append(f"{sub_id}: {error}")
-            log.warning("delivery failed, will retry: %s: %s", sub_id, error)
+            log.warning("delivery failed, will retry: %s", error, extra={"subscriber": sub_id, "channel": name})
     return DeliverySummary(queued, messages, delivered, tuple(failures))
 
 
-def _send(engine: Engine, sub: Subscriber, name: str, delivery_ids: list[int], now: datetime) -> tuple[list, DeliveryError | None]:  # type: ignore[type-arg]
+def _send(engine: Engine, sub: Subscriber, name: str, delivery_ids: list[int], now: datetime) -> tuple[int, int, DeliveryError | None]:
+    """Send one digest; record each message as sent the moment the channel confirms it, and keep
+    whatever was not confirmed pending with backoff. (messages, deliveries confirmed, the error)."""
+    messages = confirmed = 0
+    error: DeliveryError | None = None
     try:
         digest = _digest_for(engine, sub, delivery_ids, now)
-        return channel(name)(digest, sub, now), None
-    except PartialDelivery as exc:
-        return exc.sent, exc
+        for sent in channel(name)(digest, sub, now):
+            if os.environ.get("KVWATCH_FAULT") == "after-send":  # crash test: sent, not yet recorded
+                log.error("KVWATCH_FAULT=after-send: exiting before recording the delivery")
+                os._exit(70)
+            messages += 1
+            confirmed += _confirm(engine, delivery_ids, sent, now)
     except DeliveryError as exc:
-        return [], exc
+        error = exc
     except Exception as exc:  # noqa: BLE001 - one bad subscriber or channel never stops the others
-        log.exception("unexpected error delivering to %s via %s", sub.id, name)
-        return [], DeliveryError(name, sub.id, f"{type(exc).__name__}: {exc}")
+        log.exception("unexpected error delivering", extra={"subscriber": sub.id, "channel": name})
+        error = DeliveryError(name, sub.id, f"{type(exc).__name__}: {exc}")
+    _postpone(engine, delivery_ids, error, now)
+    return messages, confirmed, error
 
 
 def _digest_for(engine: Engine, sub: Subscriber, delivery_ids: list[int], now: datetime) -> Digest:
@@ -112,17 +118,21 @@ def _digest_for(engine: Engine, sub: Subscriber, delivery_ids: list[int], now: d
         return build(sub, alerts, names, now)
 
 
-def _record(engine: Engine, delivery_ids: list[int], sent: list, error: DeliveryError | None, now: datetime) -> int:  # type: ignore[type-arg]
-    confirmed = {alert_id: s.response for s in sent for alert_id in s.alert_ids}
+def _confirm(engine: Engine, delivery_ids: list[int], sent: Any, now: datetime) -> int:
+    """Mark the deliveries of the alerts one confirmed message carried as sent, in their own transaction."""
     with session_scope(engine) as session:
-        rows = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
-        done = [d for d in rows if d.alert_id in confirmed]
-        for d in done:
-            deliveries.mark_sent(session, [d], confirmed[d.alert_id], now)
-        rest = [d for d in rows if d.alert_id not in confirmed]
+        rows = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.alert_id.in_(sent.alert_ids),
+                                                      Delivery.status == "pending")).all()
+        deliveries.mark_sent(session, rows, sent.response, now)
+        return len(rows)
+
+
+def _postpone(engine: Engine, delivery_ids: list[int], error: DeliveryError | None, now: datetime) -> None:
+    """Whatever of this digest was not confirmed stays pending, with backoff (or the channel's Retry-After)."""
+    with session_scope(engine) as session:
+        rest = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.status == "pending")).all()
         if rest:
             deliveries.mark_failed(session, rest, str(error) if error else "not confirmed", now, error.retry_after if error else None)
-    return len(done)
 
 
 def preview(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime | None = None) -> list[Digest]:

@@ -23,10 +23,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from store.configfile import read_toml
+from store.pages import TAG_KEYS
 from store.errors import ConfigError
 from store.facts import LABELS
 
@@ -89,7 +90,15 @@ class Subscriber:
                 "fields": list(self.fields), "kinds": list(self.kinds), "relevant_only": self.relevant_only}
 
 
-def load(path: str | Path) -> tuple[Subscriber, ...]:
+class Known(Protocol):
+    """What the watchlist defines, for checking subscriber filters (crawler.watchlist.Watchlist)."""
+
+    pages: tuple[Any, ...]
+
+
+def load(path: str | Path, watchlist: Known | None = None) -> tuple[Subscriber, ...]:
+    """Read and validate subscribers. With the watchlist, `pages` must name its pages and `tags` its
+    tag keys: a typo there would otherwise silently deliver nothing, ever."""
     path = str(path)
     data = read_toml(path)
     for key in data:
@@ -101,6 +110,8 @@ def load(path: str | Path) -> tuple[Subscriber, ...]:
     subs, seen = [], set()
     for index, entry in enumerate(entries, start=1):
         sub = _subscriber(entry, index, path)
+        if watchlist is not None:
+            _check_filters(sub, watchlist, path)
         if sub.id in seen:
             raise ConfigError(path, f"duplicate id {sub.id!r}", f"[[subscriber]] id={sub.id}", "id")
         seen.add(sub.id)
@@ -159,6 +170,16 @@ def _subscriber(entry: Any, index: int, path: str) -> Subscriber:
     return Subscriber(id=sub_id, name=name, email=tuple(emails), slack=slack, cadence=cadence, at=at, timezone=zone,
                       weekday=WEEKDAYS.index(weekday), pages=pages, tags=tuple(sorted(tags.items())), fields=fields,
                       kinds=kinds, relevant_only=relevant, backlog_days=backlog)
+
+
+def _check_filters(sub: Subscriber, watchlist: Known, path: str) -> None:
+    ids = {spec.id for spec in watchlist.pages}
+    for page_id in sub.pages:
+        if page_id not in ids:
+            raise ConfigError(path, f"unknown page id {page_id!r} (not in the watchlist; see `kvwatch pages`)", f"[[subscriber]] id={sub.id}", "pages")
+    for key, _ in sub.tags:
+        if key not in TAG_KEYS:
+            raise ConfigError(path, f"unknown tag key {key!r} (the watchlist's tag keys: {', '.join(TAG_KEYS)})", f"[[subscriber]] id={sub.id}", "tags")
 
 
 def _time(value: Any, fail: Any) -> time:

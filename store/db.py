@@ -13,8 +13,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import DatabaseUnavailable
@@ -44,17 +44,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str | URL) -> Engine:
     """An engine for `url`; SQLite files get WAL mode and a busy timeout."""
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise DatabaseUnavailable(f"cannot use database {url!r}: {exc}") from exc
+        raise DatabaseUnavailable(f"cannot use database {masked(url)}: {str(exc).replace(str(url), masked(url))}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         path = engine.url.database
         if path and path != ":memory:" and not Path(path).parent.exists():
-            raise DatabaseUnavailable(f"cannot open database {url!r}: folder {Path(path).parent} does not exist")
+            raise DatabaseUnavailable(f"cannot open database {masked(url)}: folder {Path(path).parent} does not exist")
     return engine
 
 
@@ -102,7 +102,24 @@ def open_store(url: str | None = None, upgrade: bool = True) -> Engine:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on error."""
+    """One transaction: committed on success, rolled back on error. A database that cannot be read
+    or written (full disk, I/O error, server gone) raises DatabaseUnavailable, a one-line error."""
     factory = sessionmaker(engine, expire_on_commit=False)
-    with factory.begin() as session:
-        yield session
+    try:
+        with factory.begin() as session:
+            yield session
+    except (OperationalError, InterfaceError) as exc:
+        raise DatabaseUnavailable(f"database {engine.url!r} failed: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def masked(url: str | URL) -> str:
+    """A database URL fit to show: its password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<an unparsable database URL>"

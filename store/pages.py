@@ -13,7 +13,9 @@ from store.db import utcnow
 from store.errors import NotFound
 from store.models import Fetch, Page, Snapshot
 
+TAG_KEYS = ("agency", "country", "language", "tier")  # the tags a watched page may carry (and a subscriber filter on)
 GOOD_OUTCOMES = ("ok", "not_modified")
+NEUTRAL_OUTCOMES = ("interrupted",)  # the crawl stopped before the page: neither good nor a failure
 
 
 class PageConfig(Protocol):
@@ -94,7 +96,7 @@ def failure_streak(session: Session, page_id: str) -> list[Fetch]:
     last_good = session.scalar(
         select(func.max(Fetch.id)).where(Fetch.page_id == page_id, Fetch.outcome.in_(GOOD_OUTCOMES))
     )
-    query = select(Fetch).where(Fetch.page_id == page_id).order_by(Fetch.id)
+    query = select(Fetch).where(Fetch.page_id == page_id, Fetch.outcome.not_in(NEUTRAL_OUTCOMES)).order_by(Fetch.id)
     if last_good is not None:
         query = query.where(Fetch.id > last_good)
     return list(session.scalars(query))
@@ -107,7 +109,7 @@ def previous_failure_streak(session: Session, page_id: str) -> list[Fetch]:
     ))
     if not goods:
         return []
-    query = select(Fetch).where(Fetch.page_id == page_id, Fetch.id < goods[0]).order_by(Fetch.id)
+    query = select(Fetch).where(Fetch.page_id == page_id, Fetch.id < goods[0], Fetch.outcome.not_in(NEUTRAL_OUTCOMES)).order_by(Fetch.id)
     if len(goods) > 1:
         query = query.where(Fetch.id > goods[1])
     return list(session.scalars(query))

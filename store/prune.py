@@ -1,6 +1,7 @@
 """Pruning: distinct snapshots are history and are kept forever; old fetch attempts and old raw
-bodies go. Each page's newest fetch attempt is always kept (it carries the conditional-GET
-validators and the page's health)."""
+bodies go. A page keeps every attempt from its newest good fetch on: that one (conditional-GET
+validators) and the failure streak going on now (its health alert is keyed by the streak's first
+attempt, so an outage pruned mid-way is never alerted twice)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ from sqlalchemy.orm import Session
 from store.models import Fetch, Snapshot
 
 
+def _streak_starts(session: Session) -> dict[str, int | None]:
+    """Per page, the first fetch to keep: its newest good one (conditional-GET validators). Everything
+    after it is the failure streak still going (a health alert is keyed by its first attempt), so
+    pruning never restarts an outage. None: a page that never had a good fetch keeps every attempt."""
+    ranked = select(Fetch.page_id, Fetch.id, func.row_number().over(partition_by=Fetch.page_id, order_by=Fetch.id.desc()).label("n")) \
+        .where(Fetch.outcome.in_(("ok", "not_modified"))).subquery()
+    kept = dict(session.execute(select(ranked.c.page_id, ranked.c.id).where(ranked.c.n == 1)).all())
+    return {page_id: kept.get(page_id) for page_id in session.scalars(select(Fetch.page_id).distinct())}
+
+
 @dataclass(frozen=True)
 class Pruned:
     fetches: int
@@ -22,10 +33,10 @@ class Pruned:
 def prune(session: Session, fetches_before: datetime | None, raw_before: datetime | None) -> Pruned:
     fetches = raw = 0
     if fetches_before is not None:
-        newest = select(func.max(Fetch.id)).group_by(Fetch.page_id)
-        keep_good = select(func.max(Fetch.id)).where(Fetch.outcome.in_(("ok", "not_modified"))).group_by(Fetch.page_id)
-        result = session.execute(delete(Fetch).where(Fetch.started_at < fetches_before, Fetch.id.not_in(newest), Fetch.id.not_in(keep_good)))
-        fetches = result.rowcount or 0
+        for page_id, keep_from in _streak_starts(session).items():
+            stmt = delete(Fetch).where(Fetch.page_id == page_id, Fetch.started_at < fetches_before)
+            result = session.execute(stmt.where(Fetch.id < keep_from) if keep_from is not None else stmt.where(False))
+            fetches += result.rowcount or 0
     if raw_before is not None:
         current = select(func.max(Snapshot.id)).group_by(Snapshot.page_id)
         result = session.execute(update(Snapshot).where(Snapshot.last_seen < raw_before, Snapshot.raw.is_not(None), Snapshot.id.not_in(current)).values(raw=None))

@@ -55,10 +55,12 @@ class SmtpServer:
 class SlackReceiver:
     """Answers webhook posts with scripted (status, body, headers) in turn (the last repeats); keeps the payloads."""
 
-    def __init__(self, *answers: tuple[int, str, dict[str, str]]) -> None:
+    def __init__(self, *answers: tuple[int, str, dict[str, str]], hold_from: int | None = None) -> None:
         self.answers = deque(answers or [(200, "ok", {})])
         self.posts: list[dict[str, Any]] = []
         self.statuses: list[int] = []
+        self.hold_from = hold_from  # the post number (1-based) from which answers wait for `release`
+        self.release = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,6 +72,8 @@ class SlackReceiver:
                 status, text, headers = receiver.answers[0] if len(receiver.answers) == 1 else receiver.answers.popleft()
                 receiver.posts.append(json.loads(body))
                 receiver.statuses.append(status)
+                if receiver.hold_from is not None and len(receiver.posts) >= receiver.hold_from:
+                    receiver.release.wait(30)  # a stalled Slack: the client waits for its answer
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -86,6 +90,7 @@ class SlackReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -125,10 +125,12 @@ def test_deeply_nested_markup_does_not_hit_a_recursion_limit() -> None:
     assert normalize_html(html, "http://127.0.0.1/x").text == "K字签证停留期180日\na｜b"
 
 
-def test_markup_nested_beyond_the_parsers_limit_is_an_error_not_a_silent_loss() -> None:
-    html = "<main>" + "<div>" * 3000 + "<p>K字签证停留期180日</p>" + "</div>" * 3000 + "</main>"
-    with pytest.raises(NoText, match="nested more than 2,048"):
-        normalize_html(html, "http://127.0.0.1/x")
+def test_markup_nested_beyond_the_parsers_limit_is_read_leniently_not_lost() -> None:
+    html = "<main>" + "<div>" * 3000 + "<p>K字签证停留期180日</p><script>x=1</script>" + "</div>" * 3000 + "<p>第二段</p></main>"
+    page = normalize_html(html, "http://127.0.0.1/x")
+    assert page.text == "K字签证停留期180日\n第二段" and "read leniently" in page.region
+    with pytest.raises(NoText):
+        normalize_html("<main>" + "<div>" * 3000 + "</div>" * 3000 + "</main>", "http://127.0.0.1/x")
 
 
 def test_site_family_is_the_most_specific_host_match() -> None:
@@ -144,3 +146,28 @@ def test_nia_listing_on_its_real_host_uses_the_nia_list() -> None:
     url = "https://www.nia.gov.cn/n741440/n741547/index.html"
     page, _ = read_body(PageSpec(id="nia-news", url=url, kind="listing"), url, (PAGES / "nia-news.html").read_bytes(), "text/html")
     assert page.region.endswith("div.list_bd") and len(page.links) == 3
+
+
+GBK_PAGE = "<html><head><meta charset='{meta}'></head><body><div id='News_Body_Txt_A'><p>K字签证每次停留不超过90日，有效期5年。王喆</p></div></body></html>"
+
+
+@pytest.mark.parametrize(("meta", "header"), [("utf-8", "text/html"), ("utf-8", "text/html; charset=utf-8"), ("gb2312", "text/html; charset=ISO-8859-1"),
+                                              ("iso-8859-1", "text/html"), ("big5", "text/html")])
+def test_a_declaration_that_does_not_decode_cleanly_never_wins(meta: str, header: str) -> None:
+    body = GBK_PAGE.format(meta=meta).encode("gbk")
+    page, encoding = read_body(PageSpec(id="x", url="http://127.0.0.1/x"), "http://127.0.0.1/x", body, header)
+    assert page.text == "K字签证每次停留不超过90日，有效期5年。王喆" and encoding == "gb18030"
+
+
+def test_a_utf8_page_declared_gbk_is_read_as_utf8() -> None:
+    body = GBK_PAGE.format(meta="gbk").encode("utf-8")
+    page, encoding = read_body(PageSpec(id="x", url="http://127.0.0.1/x"), "http://127.0.0.1/x", body, "text/html; charset=GBK")
+    assert "有效期5年" in page.text and encoding == "utf-8"
+
+
+def test_bytes_no_character_set_decodes_are_an_error_not_mojibake() -> None:
+    from crawler.charset import Undecodable
+
+    body = b"<html><body><p>" + bytes(range(0x80, 0x100)) * 4 + b"</p></body></html>"
+    with pytest.raises(Undecodable, match="no character set decodes"):
+        read_body(PageSpec(id="x", url="http://127.0.0.1/x"), "http://127.0.0.1/x", body, "text/html; charset=utf-8")

@@ -16,7 +16,7 @@ from crawler.watchlist import parse
 from kvwatch.daemon import due_pages, jitter
 from kvwatch.fixture_server import FixtureServer, Route
 from store.models import Fetch, Snapshot
-from tests.conftest import PAGES, kvwatch, write_watchlist
+from tests.conftest import PAGES, kvwatch, wait_for, write_watchlist
 from tests.receivers import SmtpServer
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -24,6 +24,18 @@ HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 def _entry(server: FixtureServer, page_id: str, path: str, interval: int = 1) -> str:
     return f'[[page]]\nid = "{page_id}"\nurl = "{server.url(path)}"\ninterval = {interval}\n'
+
+
+def _fetches(db: str) -> dict[str, int]:
+    """Fetch attempts per page so far (read while the daemon writes: WAL lets readers in)."""
+    import sqlite3
+
+    path = db.removeprefix("sqlite:///")
+    try:
+        with sqlite3.connect(path, timeout=5) as conn:
+            return dict(conn.execute("select page_id, count(*) from fetch group by page_id").fetchall())
+    except sqlite3.OperationalError:  # not created yet
+        return {}
 
 
 def test_due_pages_respect_intervals_with_a_stable_jitter() -> None:
@@ -46,9 +58,9 @@ def test_daemon_polls_reloads_never_overlaps_and_stops_cleanly(server: FixtureSe
     daemon = subprocess.Popen([sys.executable, "-m", "kvwatch", "--db", sqlite_url, "-v", "serve", "--tick", "0.5"],
                               cwd=tmp_path, stderr=log, stdout=log)
     try:
-        time.sleep(4)
+        wait_for(lambda: _fetches(sqlite_url).get("slow", 0) >= 2 and _fetches(sqlite_url).get("fast", 0) >= 2, "two polls of each page")
         watchlist.write_text(watchlist.read_text() + _entry(server, "added", "gov-k-visa-qa.html"), encoding="utf-8")
-        time.sleep(5)
+        wait_for(lambda: _fetches(sqlite_url).get("added", 0) >= 1, "the page added to the watchlist to be polled")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
     finally:
@@ -70,7 +82,7 @@ def test_two_concurrent_runs_one_runs_the_other_says_so(server: FixtureServer, t
     server.route("slow.html", Route(200, b"<html><body><main>K\xe5\xad\x97</main></body></html>", HTML, behaviour="stall", stall_seconds=3))
     write_watchlist(tmp_path, _entry(server, "slow", "slow.html"))
     first = subprocess.Popen([sys.executable, "-m", "kvwatch", "--db", sqlite_url, "run"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    wait_for(lambda: server.requests_for("slow.html"), "the first run to be fetching")  # it holds the lock from before its fetch
     second = kvwatch("--db", sqlite_url, "run", cwd=tmp_path)
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err

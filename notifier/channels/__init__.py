@@ -1,14 +1,15 @@
 """Delivery channels: a literal registry. Another channel is one module with a `send` function.
 
-Every `send(digest, subscriber, now) -> list[Sent]` returns one `Sent` per confirmed message (with
-the alert ids it carried) and raises `DeliveryError` for the first message that was not confirmed.
+Every `send(digest, subscriber, now) -> Iterator[Sent]` yields one `Sent` per confirmed message (with
+the alert ids it carried) as soon as the channel confirmed it, so the caller records it before the
+next message goes out, and raises `DeliveryError` at the first message that was not confirmed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterator
 
 from notifier.digest import Digest
 from notifier.subscribers import Subscriber
@@ -20,7 +21,7 @@ class Sent:
     response: str
 
 
-Send = Callable[[Digest, Subscriber, datetime], list[Sent]]
+Send = Callable[[Digest, Subscriber, datetime], Iterator[Sent]]
 
 
 def registry() -> dict[str, Send]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Iterator
 
 from notifier.channels import Sent
 from notifier.digest import Digest, render_html, render_text
@@ -61,7 +62,7 @@ def message(digest: Digest, subscriber: Subscriber, sender: str, now: datetime) 
     return msg
 
 
-def send(digest: Digest, subscriber: Subscriber, now: datetime) -> list[Sent]:
+def send(digest: Digest, subscriber: Subscriber, now: datetime) -> Iterator[Sent]:
     settings = SmtpSettings.from_env()
     target = ", ".join(subscriber.email)
     msg = message(digest, subscriber, settings.sender, now)
@@ -80,4 +81,4 @@ def send(digest: Digest, subscriber: Subscriber, now: datetime) -> list[Sent]:
         raise DeliveryError("email", target, f"{type(exc).__name__}: {exc}") from exc
     if refused:
         raise DeliveryError("email", target, f"refused recipients: {refused}")
-    return [Sent(digest.alert_ids, f"accepted by {settings.host}:{settings.port} as {msg['Message-ID']}")]
+    yield Sent(digest.alert_ids, f"accepted by {settings.host}:{settings.port} as {msg['Message-ID']}")

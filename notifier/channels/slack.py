@@ -1,6 +1,7 @@
 """Slack through an incoming webhook, posted with our own request to the URL held in the environment
 variable the subscriber names (Apprise's Slack plugin hard-codes Slack's host). A long digest is
-split into several messages; each confirmed message marks only the alerts it carried."""
+split into several messages; each is recorded as sent as soon as Slack confirmed it, marking only
+the alerts it carried, so a crash part-way never re-sends a confirmed part."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import urllib.error
 import urllib.request
 from datetime import datetime
+from typing import Iterator
 
 from notifier.channels import Sent
 from notifier.digest import Digest, render_slack
@@ -18,19 +20,14 @@ from store.errors import DeliveryError
 TIMEOUT = 15.0
 
 
-def send(digest: Digest, subscriber: Subscriber, now: datetime) -> list[Sent]:
+def send(digest: Digest, subscriber: Subscriber, now: datetime) -> Iterator[Sent]:
     variable = subscriber.slack or ""
     url = os.environ.get(variable)
     if not url:
         raise DeliveryError("slack", variable, f"environment variable {variable} is not set (it must hold the incoming-webhook URL)")
-    sent: list[Sent] = []
     for alert_ids, payload in render_slack(digest):
-        try:
-            status, body = _post(url, payload)
-        except DeliveryError as exc:
-            raise _partial(exc, sent) from exc
-        sent.append(Sent(alert_ids, f"HTTP {status} {body[:100]}"))
-    return sent
+        status, body = _post(url, payload)
+        yield Sent(alert_ids, f"HTTP {status} {body[:100]}")
 
 
 def _post(url: str, payload: dict) -> tuple[int, str]:
@@ -48,15 +45,3 @@ def _post(url: str, payload: dict) -> tuple[int, str]:
 
 def _host(url: str) -> str:
     return url.split("/")[2] if "//" in url else url
-
-
-class PartialDelivery(DeliveryError):
-    """Some messages of a split digest were confirmed before one failed."""
-
-    def __init__(self, error: DeliveryError, sent: list[Sent]):
-        super().__init__(error.channel, error.target, error.reason, error.retry_after)
-        self.sent = sent
-
-
-def _partial(error: DeliveryError, sent: list[Sent]) -> DeliveryError:
-    return PartialDelivery(error, sent) if sent else error
