@@ -84,14 +84,21 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
     heading = normalize_line(_title(doc))
     seen: dict[tuple[etree._Element, ...], list[str]] = {}
 
+    article = not listing and not selector
+
+    def dropped(elements: tuple[etree._Element, ...]) -> set[etree._Element]:
+        return _repeats(doc, elements) | (_link_lists(doc, elements) if article else set())
+
     def lines_of(elements: tuple[etree._Element, ...]) -> list[str]:
         if elements not in seen:
-            seen[elements] = _clean(doc.lines(elements, _repeats(doc, elements)))
+            seen[elements] = _clean(doc.lines(elements, dropped(elements)))
         return seen[elements]
 
     region = choose(doc, host, selector, listing, anchor, lines_of)
-    drop = _repeats(doc, region.elements)
-    body_lines = lines_of(region.elements)
+    if region.how.startswith(("portal", "article links")) or (family and any(region.how.endswith(f": {css}") for css in family.listing)):
+        article = False  # a list of links is the content here
+    drop = dropped(region.elements)
+    body_lines = _clean(doc.lines(region.elements, drop))
     if not body_lines:
         raise NoText(f"no text in the main content ({region.how})" + (f"; only a title: {heading[:60]!r}" if heading else ""))
     text = "\n".join(body_lines if not heading or any(heading in line for line in body_lines[:3]) else [heading, *body_lines])
@@ -148,6 +155,28 @@ def _repeats(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._
                 seen.setdefault(key, el)
             stack.extend(reversed(el))
     return drop
+
+
+_DOCUMENT = re.compile(r"\.(pdf|docx?|xlsx?|zip|rar|wps|et)(\?|$)", re.I)
+
+
+def _link_lists(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._Element]:
+    """Inside an article, lists of links to other pages with little text of their own ("相关文章",
+    "热点推荐", a rotating related list whose class a re-render renamed) are chrome. Lists of
+    documents (attachments) are content."""
+    out: set[etree._Element] = set()
+    for top in elements:
+        for el in doc.elements(top):
+            if el is top or el.tag not in ("ul", "ol", "div", "dl", "table", "section") or any(a in out for a in el.iterancestors()):
+                continue
+            anchors = [a for a in el.iter("a") if a.get("href")]
+            if len(anchors) < 3 or any(_DOCUMENT.search(a.get("href", "")) for a in anchors):
+                continue
+            linked = sum(len(a.text_content().strip()) for a in anchors)
+            total = len(el.text_content().strip())
+            if total and linked / total > 0.7:
+                out.add(el)
+    return out
 
 
 def _links(doc: Document, region: Region, drop: set[etree._Element], base: str) -> tuple[Link, ...]:

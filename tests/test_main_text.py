@@ -105,3 +105,18 @@ def test_real_pages_from_other_monitors_alert_exactly_as_labelled(server: Fixtur
     alerted = {a["page_id"] for a in alerts if a["kind"] in ("content", "new_link")}
     wrong = {p["id"]: p["label"] for p in pairs if (p["id"] in alerted) != (p["label"] == "change")}
     assert not wrong, wrong
+
+
+def test_a_rotating_list_of_related_articles_is_chrome_even_without_a_telling_class() -> None:
+    from crawler.normalize import normalize_html
+
+    def page(items: list[str]) -> str:
+        related = "".join(f'<li><a href="/n/c{i}/content.html">{t}</a></li>' for i, t in enumerate(items))
+        return ("<html><body><div class='x1'><div class='x2'><p>K字签证持有人在华停留期间需要延长停留期限的，应当在停留期限届满7日前申请延期。</p>"
+                "<p>附件：</p><ul><li><a href='/P0201.pdf'>延期申请表</a></li><li><a href='/P0202.doc'>办事指南</a></li><li><a href='/P0203.pdf'>收费标准</a></li></ul>"
+                f"<ul class='q7z'>{related}</ul></div></div></body></html>")
+
+    before = normalize_html(page(["某口岸通关提示", "移民管理统计数据发布", "国庆假期出入境提示"]), "http://127.0.0.1/n.html")
+    after = normalize_html(page(["冬季出行安全提示", "移民管理统计数据发布", "某地开展专项检查"]), "http://127.0.0.1/n.html")
+    assert before.text == after.text and [link.url for link in before.links] == [link.url for link in after.links]
+    assert "延期申请表" in before.text and len(before.links) == 3  # the attachments stay content
