@@ -28,6 +28,15 @@ PHRASES: list[tuple[str, str, str, dict[str, str], str, dict[str, str]]] = [
     ("stay_duration", "en", "Duration of each stay: {n} days", {"n": "180"}, "P180D", {"n": "90"}),
     ("stay_duration", "en", "each stay not exceeding {n} days", {"n": "180"}, "P180D", {"n": "30"}),
     ("stay_duration", "en", "holders may stay for up to {n} days per entry", {"n": "180"}, "P180D", {"n": "60"}),
+    ("stay_duration", "zh", "停留期限为自入境之日起{n}日", {"n": "180"}, "P180D", {"n": "30"}),
+    ("stay_duration", "zh", "持证人可在中国境内停留{n}天", {"n": "180"}, "P180D", {"n": "30"}),
+    ("stay_duration", "en", "each stay shall not exceed {n} days", {"n": "180"}, "P180D", {"n": "30"}),
+    ("stay_duration", "en", "the maximum duration of stay per entry: {n} days", {"n": "180"}, "P180D", {"n": "30"}),
+    ("validity", "zh", "签发{n}年多次有效签证", {"n": "5"}, "P5Y", {"n": "1"}),
+    ("validity", "en", "applicants may be issued a {n}-year multiple-entry visa", {"n": "five"}, "P5Y", {"n": "one"}),
+    ("entries", "zh", "持证人可{n}出入境", {"n": "多次"}, "multiple", {"n": "一次"}),
+    ("effective_date", "en", "the rules are effective {m} {d}, {y}", {"m": "November", "d": "1", "y": "2026"}, "2026-11-01", {"m": "January", "d": "1", "y": "2024"}),
+    ("effective_date", "en", "the rules entered into force on {d} {m} {y}", {"d": "1", "m": "November", "y": "2026"}, "2026-11-01", {"d": "1", "m": "January", "y": "2024"}),
     ("validity", "zh", "有效期为{n}年", {"n": "5"}, "P5Y", {"n": "1"}),
     ("validity", "zh", "签证有效期最长为{n}年", {"n": "五"}, "P5Y", {"n": "两"}),
     ("validity", "zh", "有效期：{n}个月", {"n": "６０"}, "P60M", {"n": "3"}),
@@ -145,6 +154,8 @@ def cases() -> Iterator[Case]:
                                                                 z_cell.replace("日", " days").replace("年", " years").replace("多次", "multiple").replace("一次", "single"))
             text = f"{head}\n{kind[1]}｜{cells[1]}\n{kind[0]}｜{cells[0]}\nL字签证｜{cells[1]}"
             yield Case(f"{field}-{script}-table-row", "签证种类一览", text, False, field, value, cells[1])
+            bare = f"{head}\nZ｜{cells[1]}\nK｜{cells[0]}\nL｜{cells[1]}"  # the type column gives only the code
+            yield Case(f"{field}-{script}-table-row-bare-code", "签证种类一览", bare, False, field, value, cells[1])
 
 
 CASES = list(cases())

@@ -75,6 +75,17 @@ def _institution_name(line: str) -> str | None:
     return None
 
 
+_TYPE_COLUMN = re.compile(r"签证(?:种类|类别|类型)|种类|类别|visa (?:type|category|class)|type|category", re.I)
+
+
+def _visa_cell(head: str, cell: str, english: bool) -> str:
+    """A bare code in a visa-type column ('K') is named as a visa type ('K字签证' / 'K visa')."""
+    code = cell.strip()
+    if _TYPE_COLUMN.search(head) and re.fullmatch(r"[A-Z][1-2]?", code):
+        return f"{code} visa" if english else f"{code}字签证"
+    return cell
+
+
 def expand_tables(text: str) -> tuple[str, frozenset[int]]:
     """Rewrite table rows under a header row as sentences ('K字签证｜5年' → '签证种类：K字签证，有效期：5年。'),
     and say which lines are such rows (each is its own scope)."""
@@ -86,6 +97,7 @@ def expand_tables(text: str) -> tuple[str, frozenset[int]]:
         elif header and len(cells) == len(header):
             ascii_head = all(h.isascii() for h in header)
             colon, comma, stop = (": ", ", ", ".") if ascii_head else ("：", "，", "。")
+            cells = [_visa_cell(h, c, ascii_head) for h, c in zip(header, cells)]
             line = comma.join(f"{h}{colon}{c}" for h, c in zip(header, cells)) + stop
             rows.add(index)
         elif len(cells) < 2:

@@ -14,19 +14,21 @@ from crawler.facts.values import EN_NUM, NUM, UNIT, duration, english_date, numb
 
 _EN_UNIT = r"days?|months?|years?|weeks?"
 _UPTO_ZH = r"(?:不超过|不得超过|最长不超过|最长为|最长|最多|可达|达|累计不超过|为期|共)?"
-_UPTO_EN = r"(?:up to|no more than|not more than|not exceeding|not to exceed|a maximum of|maximum of|of up to|at most|for up to|for)?"
+_UPTO_EN = r"(?:up to|no more than|not more than|not exceeding|not to exceed|(?:shall|must|may|does|cannot|can) not exceed|a maximum of|maximum of|of up to|at most|for up to|for)?"
 _NOT_THIS = re.compile(r"护照|passport|居留许可|居留证件|residence permit", re.I)
 
-_STAY_ZH = re.compile(rf"(?:每次)?(?:入境后?)?(?:可在华)?停留(?:期限?|时间|期间)?\s*(?:为|是|：|:)?\s*{_UPTO_ZH}\s*为?\s*({NUM})\s*({UNIT})(?!前|内|以内|之内)")
+_STAY_ZH = re.compile(rf"(?:每次)?(?:入境后?)?(?:可在华)?停留(?:期限?|时间|期间)?\s*(?:为|是|：|:)?\s*(?:自?入境之日起)?\s*{_UPTO_ZH}\s*为?\s*({NUM})\s*({UNIT})(?!前|内|以内|之内)")
 _STAY_EN = re.compile(
     rf"(?:duration of (?:each |every )?stay|each stay|length of (?:each )?stay|maximum stay|stays?(?: of| for)?|may stay(?: in China)?)"
-    rf"\s*(?:is|:|：|of|per entry)?\s*{_UPTO_EN}\s*({EN_NUM})\s*({_EN_UNIT})"
+    rf"(?:\s*(?:is|:|：|of|per entry|per visit|each time|in China))*\s*{_UPTO_EN}\s*({EN_NUM})\s*({_EN_UNIT})"
     rf"|({EN_NUM})\s*({_EN_UNIT})\s+(?:per|for each|each) (?:stay|entry)", re.I)
-_VALIDITY_ZH = re.compile(rf"(?<!剩余)(?:签证|签发)?有效期(?:限)?\s*(?:为|是|：|:)?\s*{_UPTO_ZH}\s*为?\s*({NUM})\s*({UNIT})")
+_VALIDITY_ZH = re.compile(rf"(?<!剩余)(?:签证|签发)?有效期(?:限)?\s*(?:为|是|：|:)?\s*{_UPTO_ZH}\s*为?\s*({NUM})\s*({UNIT})"
+                          rf"|({NUM})\s*(年|个月)\s*(?:多次|一次|两次|单次)?(?:入境|往返)?有效")
 _VALIDITY_EN = re.compile(
-    rf"(?<!remaining )(?:period of validity|validity period|validity|valid for|valid)\s*(?:\([^)]*\))?\s*(?:is|:|：|of|for)?\s*{_UPTO_EN}\s*({EN_NUM})\s*({_EN_UNIT})", re.I)
+    rf"(?<!remaining )(?:period of validity|validity period|validity|valid for|valid)\s*(?:\([^)]*\))?\s*(?:is|:|：|of|for)?\s*{_UPTO_EN}\s*({EN_NUM})\s*({_EN_UNIT})"
+    rf"|({EN_NUM})[- ](years?|months?)[- ](?:(?:multiple|single|double)[- ]entry )?visa", re.I)
 _ENTRIES = (
-    ("multiple", re.compile(r"多次入境|可多次|多次往返|入境次数\s*(?:为|是)?\s*[:：]?\s*多次|multiple[- ]entr|entries\s*(?:is|are)?\s*[:：]?\s*multiple|multiple times", re.I)),
+    ("multiple", re.compile(r"多次入境|多次入出境|多次出入境|可多次|多次往返|多次有效|入境次数\s*(?:为|是)?\s*[:：]?\s*多次|multiple[- ]entr|entries\s*(?:is|are)?\s*[:：]?\s*multiple|multiple times", re.I)),
     ("double", re.compile(r"两次入境|二次入境|入境次数\s*(?:为|是)?\s*[:：]?\s*[两二]次|double[- ]entr|two entries|entries\s*[:：]?\s*(?:double|two|2)\b", re.I)),
     ("single", re.compile(r"一次入境|单次入境|入境次数\s*(?:为|是)?\s*[:：]?\s*[一单]次|single[- ]entr|one entry|entries\s*[:：]?\s*(?:single|one|1)\b", re.I)),
 )
@@ -40,7 +42,7 @@ _AGE_MAX = re.compile(
 _AGE_MIN = re.compile(
     rf"年满\s*({_AGE})\s*(?:周岁|岁)|({_AGE})\s*(?:周岁|岁)\s*(?:以上|及以上)|(?<!no )(?<!not )(?:at least|over|older than) (\d+)(?: years)?|(\d+) (?:years? (?:old )?)?or (?:older|above)", re.I)
 _EDUCATION = (
-    ("doctorate", re.compile(r"博士(?:学位)?|doctoral|doctorate|ph\.?d", re.I)),
+    ("doctorate", re.compile(r"博士(?!后)(?:学位)?|doctoral|doctorate|ph\.?d", re.I)),
     ("master or above", re.compile(r"硕士(?:学位)?(?:及|或)以上|master'?s degree or (?:above|higher)|at least a master", re.I)),
     ("bachelor or above", re.compile(r"学士(?:学位)?(?:及|或)以上|本科(?:学历)?及以上|bachelor'?s degree or (?:above|higher)|at least a bachelor", re.I)),
 )
@@ -48,8 +50,8 @@ _EXTENSION = re.compile(r"延期|延长停留|换发|补发|续签|extension of 
 _FAMILY = re.compile(r"随行|配偶|子女|家属|family members?|spouse|dependants?|dependents?|accompanying", re.I)
 _FEE = re.compile(r"(?:签证费|收费标准|收费|费用|fees?\b).{0,30}?\d|\d.{0,10}?(?:元|美元|USD|RMB|CNY|AUD|EUR|GBP)", re.I)
 _DATE_ZH = re.compile(rf"({NUM})\s*年\s*({NUM})\s*月\s*({NUM})\s*日\s*起?\s*(?:施行|实施|生效|执行|正式实施|起施行)")
-_DATE_EN = re.compile(r"(?:takes?|took|take|come|comes) (?:effect|into force) (?:on|from|as of) (\w+ \d{1,2},? \d{4}|\d{1,2} \w+ \d{4})"
-                      r"|(?:effective|with effect) (?:from|on|as of) (\w+ \d{1,2},? \d{4}|\d{1,2} \w+ \d{4})", re.I)
+_DATE_EN = re.compile(r"(?:takes?|took|take|come|comes|came|enters?|entered) (?:effect|into force) (?:on|from|as of) (\w+ \d{1,2},? \d{4}|\d{1,2} \w+ \d{4})"
+                      r"|(?:effective|with effect)(?: (?:from|on|as of))? (\w+ \d{1,2},? \d{4}|\d{1,2} \w+ \d{4})", re.I)
 _SPONSOR_NOT = re.compile(r"不要求(?:国内|境内|在华)?有?(?:聘用|邀请|雇主|用人)|无需(?:国内|境内)?(?:聘用|邀请|雇主|用人)(?:单位)?|不需要(?:国内|境内)?(?:聘用|邀请)"
                           r"|(?:do|does|will) not (?:require|need) (?:a |an )?(?:domestic |Chinese )?(?:employer|inviting|invitation|sponsor)"
                           r"|no (?:domestic |Chinese )?(?:employer|inviting entity|invitation|sponsor)[^.]{0,40}(?:is )?(?:required|needed)"
@@ -82,7 +84,7 @@ def _validity(text: str, sentence: str) -> str | None:
     if _NOT_THIS.search(text):
         return None
     m = _VALIDITY_ZH.search(text) or _VALIDITY_EN.search(text)
-    return duration(*m.groups()) if m else None
+    return duration(*[g for g in m.groups() if g][:2]) if m else None
 
 
 def _entries(text: str, sentence: str) -> str | None:
@@ -90,7 +92,7 @@ def _entries(text: str, sentence: str) -> str | None:
 
 
 def _age(text: str, sentence: str) -> str | None:
-    if not re.search(r"年龄|申请人|\bage|周岁|岁|aged|years old|applicant", sentence, re.I) or re.search(r"子女|children|child\b", text, re.I):
+    if not re.search(r"年龄|申请人|\bage|周岁|岁|aged|years old|applicant", sentence, re.I) or _FAMILY.search(text) or re.search(r"child", text, re.I):
         return None
     if m := _AGE_RANGE.search(text):
         low, high = [g for g in m.groups() if g][:2]
