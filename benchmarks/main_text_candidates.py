@@ -10,78 +10,84 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-try:
-    import justext
-    import trafilatura
-    from readability import Document as Readability
-except ImportError as exc:
-    sys.exit(f"needs the candidates installed (see the docstring): {exc}")
-from lxml import html as lhtml
-from crawler.normalize import normalize_html, normalize_line
-from crawler.noise import clean_line
-from crawler.charset import decode
-from tests.variants import variants
 
-R = ROOT.parent / "shared" / "real-pages"
-F = ROOT / "fixtures"
+REAL = ROOT.parent / "shared" / "real-pages"
+FIXTURES = ROOT / "fixtures"
+URL = "http://127.0.0.1/page.html"
 
-def lines(text):
-    out = (clean_line(normalize_line(l)) for l in text.splitlines())
-    return [l for l in out if l]
 
-def ours(h, url): 
-    p = normalize_html(h, url); return lines(p.text.split("\n",1)[1] if "\n" in p.text else p.text)
-def traf(h, url): return lines(trafilatura.extract(h, include_comments=False, include_tables=True, favor_recall=True) or "")
-def readab(h, url):
-    doc = Readability(h); summary = doc.summary(html_partial=True)
-    tree = lhtml.fromstring(summary)
-    for br in tree.iter("br"): br.tail = "\n" + (br.tail or "")
-    for el in tree.iter("p","div","li","tr","h1","h2","h3","h4","td"): el.tail = "\n" + (el.tail or "")
-    return lines(tree.text_content())
-def jt(h, url):
-    paras = justext.justext(h.encode(), justext.get_stoplist("English"))
-    return lines("\n".join(p.text for p in paras if not p.is_boilerplate))
-TOOLS = {"kvwatch": ours, "trafilatura": traf, "readability-lxml": readab, "jusText": jt}
+def main() -> None:
+    try:
+        import justext
+        import trafilatura
+        from readability import Document as Readability
+    except ImportError as exc:
+        sys.exit(f"needs the candidates installed (see the docstring): {exc}")
+    from lxml import html as lhtml
 
-def safe(fn, h, url):
-    try: return fn(h, url)
-    except Exception as e: return None
+    from crawler.charset import decode
+    from crawler.noise import clean_line
+    from crawler.normalize import normalize_html, normalize_line
+    from tests.variants import variants
 
-labels = json.loads((R/"labels.json").read_text())["pairs"]
-print("real pages: unambiguous pairs decided right on text alone (change ⇔ lines differ)")
-for name, fn in TOOLS.items():
-    right = 0; n = 0; errors = 0
-    for p in labels:
-        if p["ambiguous"]: continue
-        n += 1
-        b = safe(fn, decode((R/p["before"]).read_bytes(), "text/html")[0], "http://127.0.0.1/x")
-        a = safe(fn, decode((R/p["after"]).read_bytes(), "text/html")[0], "http://127.0.0.1/x")
-        if b is None or a is None: errors += 1; alert = a != b and (a is None) != (b is None)
-        else:
-            ign = (p.get("page_options") or {}).get("ignore", [])
-            f = lambda ls: Counter(l for l in ls if not any(re.search(x, l) for x in ign))
-            alert = f(a) != f(b)
-        right += alert == (p["label"] == "change")
-    print(f"  {name:18} {right}/{n} (errors {errors})")
+    def lines(text: str) -> list[str]:
+        out = (clean_line(normalize_line(line)) for line in text.splitlines())
+        return [line for line in out if line]
 
-print("Chinese fixtures: golden main text recall / precision (by characters), and identical under the 'all' re-render")
-pages = sorted(p for p in (F/"pages").glob("*.html") if p.stem not in ("challenge-412","maintenance"))
-for name, fn in TOOLS.items():
-    rec = prec = stable = 0.0
-    for path in pages:
-        golden = [l for l in (F/"expected"/f"{path.stem}.txt").read_text().splitlines() if not l.startswith("[link]")]
-        g = Counter(golden[1:]); gsize = sum(len(l)*n for l,n in g.items())
-        html, _ = decode(path.read_bytes(), "text/html")
-        got = safe(fn, html, "http://127.0.0.1/x") or []
-        c = Counter(got); csize = sum(len(l)*n for l,n in c.items()) or 1
-        common = sum(len(l)*min(n, g[l]) for l,n in c.items() if l in g)
-        rec += common/gsize; prec += common/csize
-        v = variants(path.read_bytes(), "\n".join(golden[1:]))["all"]
-        got2 = safe(fn, decode(v, "text/html")[0], "http://127.0.0.1/x") or []
-        stable += got2 == got
-    k = len(pages)
-    print(f"  {name:18} recall {rec/k:.2f}  precision {prec/k:.2f}  same after re-render {int(stable)}/{k}")
+    def ours(page: str) -> list[str]:
+        text = normalize_html(page, URL).text
+        return lines(text.split("\n", 1)[1] if "\n" in text else text)  # the body, without the title line
+
+    def readability(page: str) -> list[str]:
+        tree = lhtml.fromstring(Readability(page).summary(html_partial=True))
+        for el in tree.iter("br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td"):
+            el.tail = "\n" + (el.tail or "")
+        return lines(tree.text_content())
+
+    tools: dict[str, Callable[[str], list[str]]] = {
+        "kvwatch": ours,
+        "trafilatura": lambda page: lines(trafilatura.extract(page, include_tables=True, favor_recall=True) or ""),
+        "readability-lxml": readability,
+        "jusText": lambda page: lines("\n".join(p.text for p in justext.justext(page.encode(), justext.get_stoplist("English")) if not p.is_boilerplate)),
+    }
+
+    def run(tool: Callable[[str], list[str]], body: bytes) -> list[str] | None:
+        try:
+            return tool(decode(body, "text/html")[0])
+        except Exception:  # noqa: BLE001 - a candidate that fails on a page scores that page as failed
+            return None
+
+    pairs = [p for p in json.loads((REAL / "labels.json").read_text(encoding="utf-8"))["pairs"] if not p["ambiguous"]]
+    print(f"real pages ({REAL}): unambiguous pairs decided right on text alone (change ⇔ lines differ)")
+    for name, tool in tools.items():
+        right = errors = 0
+        for pair in pairs:
+            before, after = run(tool, (REAL / pair["before"]).read_bytes()), run(tool, (REAL / pair["after"]).read_bytes())
+            ignore = (pair.get("page_options") or {}).get("ignore", [])
+            kept = lambda found, ignore=ignore: Counter(x for x in found or [] if not any(re.search(i, x) for i in ignore))  # noqa: E731
+            errors += before is None or after is None
+            right += (kept(before) != kept(after)) == (pair["label"] == "change")
+        print(f"  {name:18} {right}/{len(pairs)} (failed to read {errors})")
+
+    pages = sorted(p for p in (FIXTURES / "pages").glob("*.html") if p.stem not in ("challenge-412", "maintenance"))
+    print("Chinese fixtures: golden main text recall / precision (by characters), and the same text after the 'all' re-render")
+    for name, tool in tools.items():
+        recall = precision = stable = 0.0
+        for path in pages:
+            golden = [x for x in (FIXTURES / "expected" / f"{path.stem}.txt").read_text(encoding="utf-8").splitlines() if not x.startswith("[link]")][1:]
+            want = Counter(golden)
+            got = Counter(run(tool, path.read_bytes()) or [])
+            common = sum(len(x) * min(n, want[x]) for x, n in got.items())
+            recall += common / max(sum(len(x) * n for x, n in want.items()), 1)
+            precision += common / max(sum(len(x) * n for x, n in got.items()), 1)
+            stable += Counter(run(tool, variants(path.read_bytes(), "\n".join(golden))["all"]) or []) == got
+        print(f"  {name:18} recall {recall / len(pages):.2f}  precision {precision / len(pages):.2f}  same after re-render {int(stable)}/{len(pages)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -197,8 +197,8 @@ def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str,
         todo = [s.id for s in alerts.pending_snapshots(session)]
     for snapshot_id in todo:
         with session_scope(engine) as session:  # one transaction per snapshot: alert + analysed mark
-            snap = session.get(Snapshot, snapshot_id)
-            page = session.get(Page, snap.page_id)
+            snap = session.get_one(Snapshot, snapshot_id)
+            page = session.get_one(Page, snap.page_id)
             for new in (snapshot_alert(session, page, snap), fact_alert(session, page, snap)):
                 if new and alerts.add(session, new, utcnow()):
                     counts[new.kind] += 1

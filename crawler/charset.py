@@ -38,7 +38,7 @@ def _canonical(name: str | None) -> str | None:
 def decode(body: bytes, content_type: str = "", override: str | None = None) -> tuple[str, str]:
     """(text, the encoding used). Raises Undecodable when nothing decodes the bytes cleanly."""
     bom_encoding, bom = read_bom(body)
-    if bom_encoding:
+    if bom_encoding and bom:
         return body[len(bom):].decode(bom_encoding, errors="replace"), bom_encoding
     if override:
         name = _canonical(override) or override

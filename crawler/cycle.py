@@ -21,9 +21,8 @@ from crawler.pipeline import STORE_FAILURE
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
 from store.db import session_scope, utcnow
-from store.errors import NotFound
+from store.errors import DatabaseUnavailable, NotFound
 from store.models import Fetch, Page, Snapshot
-from store.errors import DatabaseUnavailable
 from store.snapshots import Attempt, current, raw_body, record, validators
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def plan(engine: Engine, specs: list[PageSpec]) -> tuple[list[FetchPlan], dict[s
         plans = [_plan(session, spec) for spec in specs]
         known: dict[str, list[FetchPlan]] = {}
         for row in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
-            parent = by_id.get((row.options or {}).get("parent"))
+            parent = by_id.get(str((row.options or {}).get("parent")))
             if parent is not None:
                 known.setdefault(parent.id, []).append(_plan(session, linked_spec(parent, row.url, row.name)))
         return plans, known
@@ -109,7 +108,7 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     sync_watchlist(engine, watchlist)
     started = utcnow()
     # the URL object, not a string: Scrapy logs its settings, and a URL object shows its password as ***
-    settings = {**scrapy_settings(watchlist.crawl, engine.url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,  # type: ignore[arg-type]
+    settings = {**scrapy_settings(watchlist.crawl, engine.url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,
                 "KVWATCH_PROGRESS": progress, "KVWATCH_PAGES": len(specs)}
     process = CrawlerProcess(settings)
     plans, known = plan(engine, specs)

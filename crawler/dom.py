@@ -18,8 +18,8 @@ against the same view of the page without copying or mutating the tree. What cou
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from lxml import etree, html
 from lxml.cssselect import CSSSelector
@@ -87,7 +87,7 @@ class Document:
     skip: set[etree._Element]
 
     @classmethod
-    def parse(cls, text: str, extra_noise: Iterable[str] = ()) -> "Document":
+    def parse(cls, text: str, extra_noise: Iterable[str] = ()) -> Document:
         try:
             root = html.document_fromstring(text.encode("utf-8"), parser=_PARSER)
         except (etree.ParserError, ValueError) as exc:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.http import Response
-from sqlalchemy import URL
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -22,6 +21,8 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
+from scrapy.http import Response
+from sqlalchemy import URL
 from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
@@ -89,7 +90,7 @@ def linked_spec(parent: PageSpec, url: str, name: str) -> PageSpec:
     return replace(parent, id=page_id, url=url, name=name, kind="auto", selector=None, ignore=())
 
 
-def scrapy_settings(crawl: CrawlSettings, db_url: "str | URL", log_level: str = "WARNING") -> dict[str, Any]:
+def scrapy_settings(crawl: CrawlSettings, db_url: str | URL, log_level: str = "WARNING") -> dict[str, Any]:
     """Scrapy settings, each set deliberately (see the README's "Politeness" section)."""
     return {
         "USER_AGENT": crawl.user_agent,

@@ -31,7 +31,7 @@ def normalize_pdf(body: bytes) -> Normalized:
         if reader.is_encrypted:
             reader.decrypt("")
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "")
+        title = str(reader.metadata.get("/Title") or "") if reader.metadata else ""
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise PdfUnreadable(f"PDF could not be read: {exc}") from exc
     lines = []

@@ -28,7 +28,7 @@ class StorePipeline:
         self.failure = ""
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "StorePipeline":
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
         settings = crawler.settings
         return cls(crawler, settings["KVWATCH_DB"], settings.getbool("KVWATCH_PROGRESS"), settings.getint("KVWATCH_PAGES"))
 

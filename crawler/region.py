@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from lxml import etree
 
@@ -106,7 +106,7 @@ class Stats:
     content: dict[etree._Element, int]
 
     @classmethod
-    def measure(cls, doc: Document) -> "Stats":
+    def measure(cls, doc: Document) -> Stats:
         order = list(doc.elements(doc.body))
         text: dict[etree._Element, int] = {}
         links: dict[etree._Element, int] = {}

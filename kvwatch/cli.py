@@ -9,18 +9,24 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy import Engine
 
 from crawler import watchlist as watchlist_mod
+from kvwatch.logs import configure
 from store import pages as pages_mod
 from store import snapshots as snapshots_mod
 from store.db import make_engine, open_store, prepare, resolve_url, session_scope
 from store.errors import ConfigError, DatabaseUnavailable, KvwatchError, NotFound, RunLocked
-from kvwatch.logs import configure
 from store.lock import run_lock
+
+if TYPE_CHECKING:
+    from notifier.subscribers import Subscriber
 
 EXIT_CODES: dict[type[KvwatchError], int] = {ConfigError: 3, DatabaseUnavailable: 4, RunLocked: 5, NotFound: 1}
 
@@ -45,7 +51,7 @@ class Context:
         self.db_url, self.watchlist_path, self.verbose = resolve_url(db), watchlist, verbose
         self.subscribers_path, self.log_json, self.explicit_level = subscribers, log_json, log_level
 
-    def subscribers(self):  # type: ignore[no-untyped-def]
+    def subscribers(self) -> tuple[Subscriber, ...]:
         """The subscribers, their page and tag filters checked against the watchlist (when it loads)."""
         from notifier.subscribers import load
 
@@ -55,7 +61,7 @@ class Context:
             watchlist = None
         return load(self.subscribers_path, watchlist)
 
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self) -> Engine:
         return open_store(self.db_url)
 
     def watchlist(self) -> watchlist_mod.Watchlist:
@@ -216,7 +222,6 @@ def diff_cmd(obj: Context, page_id: str, from_: str | None, to: str | None, fmt:
 def alerts_cmd(obj: Context, as_json: bool, since: str | None, page_id: str | None, kind: str | None) -> None:
     """List alerts: content changes, new links, page health, fact changes."""
     from store import alerts as alerts_mod
-
     from store.deliveries import state_by_alert
 
     moment = _parse_time(since) if since else None
@@ -303,8 +308,8 @@ def reprocess_cmd(obj: Context, page_id: str | None, since: str | None, deliver_
 def subscribers_cmd(obj: Context) -> None:
     """List subscribers: channels, cadence, filters, and what each would receive (pending, sent)."""
     from notifier.deliver import sync, wanted
-    from store.deliveries import state_by_subscriber
     from store.db import utcnow
+    from store.deliveries import state_by_subscriber
 
     subs = obj.subscribers()
     engine = obj.engine()
@@ -319,7 +324,7 @@ def subscribers_cmd(obj: Context) -> None:
             f"pages {', '.join(sub.pages)}" if sub.pages else "", f"tags {dict(sub.tags)}" if sub.tags else "",
             f"fields {', '.join(sub.fields)}" if sub.fields else "", f"kinds {', '.join(sub.kinds)}",
             "K-visa only" if sub.relevant_only else "all alerts"]))
-        state = states.get(sub.id, {})
+        state = states.get(sub.id, Counter())
         click.echo(f"{sub.id}: {channels}; {when}; {filters}")
         click.echo(f"    matches {would[sub.id]} recent alerts; deliveries: {state.get('pending', 0)} pending, {state.get('sent', 0)} sent")
 
@@ -391,7 +396,7 @@ def run_cmd(obj: Context) -> None:
                + (f"; {len(sent.failures)} deliveries failed (will retry)" if sent.failures else ""))
 
 
-def _subscribers_if_any(obj: Context):  # type: ignore[no-untyped-def]
+def _subscribers_if_any(obj: Context) -> tuple[Subscriber, ...]:
     """The subscribers, or () when the default file does not exist (an explicit path must exist)."""
     from pathlib import Path
 
@@ -437,12 +442,14 @@ def export_cmd(obj: Context, kind: str, fmt: str, page_id: str | None, since: st
     from store.export import rows, write
 
     with session_scope(obj.engine()) as session:
-        write(rows(session, kind, page_id, _parse_time(since) if since else None), fmt, sys.stdout)
+        write(rows(session, kind, page_id, _parse_time(since) if since else None), fmt, sys.stdout)  # type: ignore[arg-type]
 
 
 @main.command("prune")
-@click.option("--fetches-older-than", "fetch_days", type=int, default=90, show_default=True, metavar="DAYS", envvar="KVWATCH_PRUNE_FETCH_DAYS", help="Delete fetch attempts older than this (each page's newest is kept).")
-@click.option("--raw-older-than", "raw_days", type=int, default=365, show_default=True, metavar="DAYS", envvar="KVWATCH_PRUNE_RAW_DAYS", help="Drop raw bodies of snapshots last seen before this (normalized text is kept).")
+@click.option("--fetches-older-than", "fetch_days", type=int, default=90, show_default=True, metavar="DAYS", envvar="KVWATCH_PRUNE_FETCH_DAYS",
+              help="Delete fetch attempts older than this (each page's newest good one and its open failure streak are kept).")
+@click.option("--raw-older-than", "raw_days", type=int, default=365, show_default=True, metavar="DAYS", envvar="KVWATCH_PRUNE_RAW_DAYS",
+              help="Drop raw bodies of snapshots last seen before this (normalized text is kept).")
 @click.pass_obj
 @fail_cleanly
 def prune_cmd(obj: Context, fetch_days: int, raw_days: int) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 from kvwatch.fixture_server import FixtureServer, Route
 

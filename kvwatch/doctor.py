@@ -53,11 +53,12 @@ def _database(url: str) -> list[Check]:
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
         detail = (str(exc).splitlines() or [""])[0].replace(url, masked(url))
         return [Check(False, "database", f"{masked(url)}: {type(exc).__name__}: {detail}")]
-    migrations = Check(current == head, "migrations", f"at {current or 'an empty schema'}, newest is {head}" + ("" if current == head else " (any command that opens the database migrates it)"))
+    note = "" if current == head else " (any command that opens the database migrates it)"
+    migrations = Check(current == head, "migrations", f"at {current or 'an empty schema'}, newest is {head}{note}")
     return [Check(True, "database", f"{engine.url.render_as_string(hide_password=True)} answers"), migrations]
 
 
-def _subscribers(path: str, watchlist: Any) -> tuple[tuple, Check]:  # type: ignore[type-arg]
+def _subscribers(path: str, watchlist: Any) -> tuple[tuple[Any, ...], Check]:
     from notifier.subscribers import load
 
     if not Path(path).exists():

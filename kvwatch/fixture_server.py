@@ -46,7 +46,7 @@ class FixtureServer:
 
     def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0, last_modified: float = 1_760_000_000.0):
         if not ipaddress.ip_address(host).is_loopback:
-            raise ValueError(f"fixture server binds loopback addresses only, not {host}")
+            raise ValueError(f"fixture server binds loopback addresses only, not {host!r}")
         self.root, self.last_modified = Path(root), last_modified
         self.routes: dict[str, Route | list[Route]] = {}
         self.seen: list[Seen] = []
@@ -59,7 +59,7 @@ class FixtureServer:
         self.host, self.port = self.httpd.server_address[:2]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "FixtureServer":
+    def __enter__(self) -> FixtureServer:
         self.thread.start()
         return self
 
@@ -73,7 +73,7 @@ class FixtureServer:
 
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.host!s}:{self.port}"
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}"

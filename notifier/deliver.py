@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from notifier.channels import channel
 from notifier.digest import Digest, build
@@ -44,7 +45,7 @@ def sync(engine: Engine, subscribers: tuple[Subscriber, ...]) -> None:
         deliveries.sync_subscribers(session, [deliveries.SubscriberRecord(s.id, s.name, s.config()) for s in subscribers])
 
 
-def wanted(session, subscriber: Subscriber, now: datetime) -> list[Alert]:  # type: ignore[no-untyped-def]
+def wanted(session: Session, subscriber: Subscriber, now: datetime) -> list[Alert]:
     """The alerts within the subscriber's backlog window that pass its filters (history found by
     `kvwatch reprocess` is not news: backfilled alerts are never queued)."""
     tags = {p.id: (p.tags or {}) for p in session.scalars(select(Page))}

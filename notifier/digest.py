@@ -57,7 +57,8 @@ class Digest:
 
     @property
     def alert_ids(self) -> tuple[int, ...]:
-        return tuple(sorted({x.alert_id for x in (*self.headlines, *self.notices, *self.changes, *self.health)}))
+        items: tuple[Headline | Entry, ...] = (*self.headlines, *self.notices, *self.changes, *self.health)
+        return tuple(sorted({x.alert_id for x in items}))
 
     @property
     def subject(self) -> str:
@@ -71,7 +72,10 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
     """A digest of `alerts` (store Alert rows, oldest first) for `subscriber`, as of its newest alert."""
     zone = ZoneInfo(subscriber.timezone)
     when = lambda moment: moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")  # noqa: E731
-    headlines, notices, changes, health = [], [], [], []
+    headlines: list[Headline] = []
+    notices: list[Entry] = []
+    changes: list[Entry] = []
+    health: list[Entry] = []
     for alert in alerts:
         source = page_names.get(alert.page_id) or page_names.get(alert.page_id.split("~")[0]) or alert.page_id
         if alert.kind == "fact":
@@ -123,7 +127,9 @@ def render_slack(digest: Digest) -> list[tuple[tuple[int, ...], dict[str, Any]]]
             body = f"{e.summary}\n{e.diff}" if e.diff else e.summary
             links = [_link(url, text) for text, url in e.links] or [_link(e.url, e.source)]
             groups.append((e.alert_id, _plain(f"[{title}] {body}") + links))
-    messages, blocks, ids = [], [], []
+    messages: list[tuple[list[int], list[dict[str, Any]]]] = []
+    blocks: list[dict[str, Any]] = []
+    ids: list[int] = []
     header = {"type": "header", "text": {"type": "plain_text", "text": "kvwatch: K-visa updates"[:150]}}
     for alert_id, group in groups:
         if blocks and len(blocks) + len(group) > SLACK_MAX_BLOCKS:

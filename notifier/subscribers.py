@@ -27,9 +27,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from store.configfile import read_toml
-from store.pages import TAG_KEYS
 from store.errors import ConfigError
 from store.facts import LABELS
+from store.pages import TAG_KEYS
 
 CADENCES = ("immediate", "daily", "weekly")
 KINDS = ("fact", "new_link", "content", "health")
@@ -93,7 +93,8 @@ class Subscriber:
 class Known(Protocol):
     """What the watchlist defines, for checking subscriber filters (crawler.watchlist.Watchlist)."""
 
-    pages: tuple[Any, ...]
+    @property
+    def pages(self) -> tuple[Any, ...]: ...
 
 
 def load(path: str | Path, watchlist: Known | None = None) -> tuple[Subscriber, ...]:

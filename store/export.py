@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,7 +56,7 @@ def write(records: Iterator[dict[str, Any]], fmt: str, out: io.TextIOBase) -> in
         out.write("\n]\n")
         return count
     writer = None
-    for count, record in enumerate(records, start=1):
+    for count, record in enumerate(records, start=1):  # noqa: B007 - count is returned
         if writer is None:
             writer = csv.DictWriter(out, fieldnames=list(record))
             writer.writeheader()

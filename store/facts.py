@@ -8,9 +8,10 @@ crawler and the notifier say the same thing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,9 +31,12 @@ _UNITS = {"D": "day", "W": "week", "M": "month", "Y": "year"}
 
 
 class Observed(Protocol):
-    field: str
-    value: str
-    evidence: str
+    @property
+    def field(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def evidence(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,12 +20,18 @@ NEUTRAL_OUTCOMES = ("interrupted",)  # the crawl stopped before the page: neithe
 
 
 class PageConfig(Protocol):
-    id: str
-    url: str
-    name: str
-    kind: str
-    tags: dict[str, str]
-    enabled: bool
+    @property
+    def id(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def tags(self) -> dict[str, str]: ...
+    @property
+    def enabled(self) -> bool: ...
 
 
 @dataclass(frozen=True)

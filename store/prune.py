@@ -34,11 +34,12 @@ def prune(session: Session, fetches_before: datetime | None, raw_before: datetim
     fetches = raw = 0
     if fetches_before is not None:
         for page_id, keep_from in _streak_starts(session).items():
-            stmt = delete(Fetch).where(Fetch.page_id == page_id, Fetch.started_at < fetches_before)
-            result = session.execute(stmt.where(Fetch.id < keep_from) if keep_from is not None else stmt.where(False))
-            fetches += result.rowcount or 0
+            if keep_from is None:
+                continue  # never a good fetch: every attempt belongs to the open streak
+            result = session.execute(delete(Fetch).where(Fetch.page_id == page_id, Fetch.started_at < fetches_before, Fetch.id < keep_from))
+            fetches += getattr(result, "rowcount", 0) or 0
     if raw_before is not None:
         current = select(func.max(Snapshot.id)).group_by(Snapshot.page_id)
         result = session.execute(update(Snapshot).where(Snapshot.last_seen < raw_before, Snapshot.raw.is_not(None), Snapshot.id.not_in(current)).values(raw=None))
-        raw = result.rowcount or 0
+        raw = getattr(result, "rowcount", 0) or 0
     return Pruned(fetches, raw)

@@ -148,8 +148,8 @@ def test_proxy_per_page_and_from_the_environment(server: FixtureServer, tmp_path
 
 def test_robots_txt_is_obeyed_unless_the_page_opts_out(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
     server.route("robots.txt", Route(200, b"User-agent: *\nDisallow: /nia-news.html\n", {"Content-Type": "text/plain"}))
-    write_watchlist(tmp_path, '[[page]]\nid = "polite"\nurl = "%s"\n[[page]]\nid = "opted-out"\nurl = "%s?x=1"\nrobots = false\n'
-                    % (server.url("nia-news.html"), server.url("nia-news.html")))
+    url = server.url("nia-news.html")
+    write_watchlist(tmp_path, f'[[page]]\nid = "polite"\nurl = "{url}"\n[[page]]\nid = "opted-out"\nurl = "{url}?x=1"\nrobots = false\n')
     out = kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     fetches, _ = _rows(sqlite_url)

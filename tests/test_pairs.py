@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.analyse import Version, compare, comparable, relevance
+from crawler.analyse import Version, comparable, compare, relevance
 from crawler.fetch import read_body
 from crawler.watchlist import PageSpec
 from tests.conftest import FIXTURES

@@ -7,8 +7,8 @@ out exactly, and the other type's never. A new phrasing is one line in PHRASES.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import pytest
 

@@ -143,10 +143,11 @@ def test_facts_command_shows_values_per_source_history_and_disagreements(server:
 
 
 def test_a_linked_institution_list_pdf_is_read_and_its_changes_are_named(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    import io
+
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
-    import io
 
     def pdf(names: list[str]) -> bytes:
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
@@ -172,6 +173,7 @@ def test_a_linked_institution_list_pdf_is_read_and_its_changes_are_named(server:
     assert latest["facts"][0]["new"] == "东岳理工大学; 北辰工业大学; 南海海洋研究所"
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
+
     from store.models import Alert
 
     with Session(create_engine(sqlite_url)) as s:

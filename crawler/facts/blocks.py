@@ -9,7 +9,8 @@ import re
 from crawler.dom import CELL
 from crawler.facts.scope import visa_types
 
-_DOCS_HEADING = re.compile(r"(申请材料|所需材料|提交(?:以下|下列)?材料|须提交|需提交|应提交|required documents|documents required|application materials|supporting documents)", re.I)
+_DOCS_HEADING = re.compile(r"(申请材料|所需材料|提交(?:以下|下列)?材料|须提交|需提交|应提交"
+                           r"|required documents|documents required|application materials|supporting documents)", re.I)
 _ITEM = re.compile(r"^(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、)]|[-•·●]\s*)")
 _INSTITUTION = re.compile(r"(大学|学院|研究所|研究院|研究中心|科学院|实验室|University|Institute|College|Academy|Laboratory|School)", re.I)
 _LIST_WORD = re.compile(r"名单|名录|list of (?:recognised |recognized )?(?:universities|institutions)", re.I)
@@ -63,7 +64,7 @@ def institutions(lines: list[str], links: tuple[tuple[str, str], ...], k_flags: 
                 break
             names.append(name)
         if len(names) >= 2:
-            return "; ".join(sorted(set(names))), line
+            return "; ".join(sorted({n for n in names if n})), line
     return None
 
 

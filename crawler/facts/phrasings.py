@@ -8,7 +8,7 @@ pattern here, and one line in the phrasing matrix (tests/test_phrasings.py).
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from crawler.facts.values import EN_NUM, NUM, UNIT, duration, english_date, number
 
@@ -17,7 +17,8 @@ _UPTO_ZH = r"(?:不超过|不得超过|最长不超过|最长为|最长|最多|�
 _UPTO_EN = r"(?:up to|no more than|not more than|not exceeding|not to exceed|(?:shall|must|may|does|cannot|can) not exceed|a maximum of|maximum of|of up to|at most|for up to|for)?"
 _NOT_THIS = re.compile(r"护照|passport|居留许可|居留证件|residence permit", re.I)
 
-_STAY_ZH = re.compile(rf"(?:每次)?(?:入境后?)?(?:可在华)?停留(?:期限?|时间|期间)?\s*(?:为|是|：|:)?\s*(?:自?入境之日起)?\s*{_UPTO_ZH}\s*为?\s*({NUM})\s*({UNIT})(?!前|内|以内|之内)")
+_STAY_ZH = re.compile(rf"(?:每次)?(?:入境后?)?(?:可在华)?停留(?:期限?|时间|期间)?\s*(?:为|是|：|:)?\s*(?:自?入境之日起)?"
+                      rf"\s*{_UPTO_ZH}\s*为?\s*({NUM})\s*({UNIT})(?!前|内|以内|之内)")
 _STAY_EN = re.compile(
     rf"(?:duration of (?:each |every )?stay|each stay|length of (?:each )?stay|maximum stay|stays?(?: of| for)?|may stay(?: in China)?)"
     rf"(?:\s*(?:is|:|：|of|per entry|per visit|each time|in China))*\s*{_UPTO_EN}\s*({EN_NUM})\s*({_EN_UNIT})"
@@ -28,7 +29,8 @@ _VALIDITY_EN = re.compile(
     rf"(?<!remaining )(?:period of validity|validity period|validity|valid for|valid)\s*(?:\([^)]*\))?\s*(?:is|:|：|of|for)?\s*{_UPTO_EN}\s*({EN_NUM})\s*({_EN_UNIT})"
     rf"|({EN_NUM})[- ](years?|months?)[- ](?:(?:multiple|single|double)[- ]entry )?visa", re.I)
 _ENTRIES = (
-    ("multiple", re.compile(r"多次入境|多次入出境|多次出入境|可多次|多次往返|多次有效|入境次数\s*(?:为|是)?\s*[:：]?\s*多次|multiple[- ]entr|entries\s*(?:is|are)?\s*[:：]?\s*multiple|multiple times", re.I)),
+    ("multiple", re.compile(r"多次入境|多次入出境|多次出入境|可多次|多次往返|多次有效|入境次数\s*(?:为|是)?\s*[:：]?\s*多次"
+                            r"|multiple[- ]entr|entries\s*(?:is|are)?\s*[:：]?\s*multiple|multiple times", re.I)),
     ("double", re.compile(r"两次入境|二次入境|入境次数\s*(?:为|是)?\s*[:：]?\s*[两二]次|double[- ]entr|two entries|entries\s*[:：]?\s*(?:double|two|2)\b", re.I)),
     ("single", re.compile(r"一次入境|单次入境|入境次数\s*(?:为|是)?\s*[:：]?\s*[一单]次|single[- ]entr|one entry|entries\s*[:：]?\s*(?:single|one|1)\b", re.I)),
 )
@@ -40,7 +42,8 @@ _AGE_MAX = re.compile(
     rf"(?:不超过|不满|未满|不得超过|不超过年龄)\s*({_AGE})\s*(?:周岁|岁)|({_AGE})\s*(?:周岁|岁)\s*(?:以下|以内|及以下)"
     rf"|(?:under|below|not older than|no older than|not over|younger than)(?: the age of)? (\d+)|(\d+) (?:years? (?:old|of age) )?or (?:younger|under|below)", re.I)
 _AGE_MIN = re.compile(
-    rf"年满\s*({_AGE})\s*(?:周岁|岁)|({_AGE})\s*(?:周岁|岁)\s*(?:以上|及以上)|(?<!no )(?<!not )(?:at least|over|older than) (\d+)(?: years)?|(\d+) (?:years? (?:old )?)?or (?:older|above)", re.I)
+    rf"年满\s*({_AGE})\s*(?:周岁|岁)|({_AGE})\s*(?:周岁|岁)\s*(?:以上|及以上)"
+    rf"|(?<!no )(?<!not )(?:at least|over|older than) (\d+)(?: years)?|(\d+) (?:years? (?:old )?)?or (?:older|above)", re.I)
 _EDUCATION = (
     ("doctorate", re.compile(r"博士(?!后)(?:学位)?|doctoral|doctorate|ph\.?d", re.I)),
     ("master or above", re.compile(r"硕士(?:学位)?(?:及|或)以上|master'?s degree or (?:above|higher)|at least a master", re.I)),
@@ -57,7 +60,8 @@ _SPONSOR_NOT = re.compile(r"不要求(?:国内|境内|在华)?有?(?:聘用|邀�
                           r"|no (?:domestic |Chinese )?(?:employer|inviting entity|invitation|sponsor)[^.]{0,40}(?:is )?(?:required|needed)"
                           r"|without (?:a |an )?(?:job offer|employer|invitation|sponsor)", re.I)
 _SPONSOR_YES = re.compile(r"(?:须|需|应当?)(?:提供|提交|持有)?(?:国内|境内|在华)?(?:聘用|邀请|用人)单位(?:出具)?的?(?:邀请函|证明|担保)"
-                          r"|(?:require|requires|must (?:have|provide|submit)) (?:a |an )?(?:letter of )?(?:invitation|sponsorship)(?: letter)? from (?:an? )?(?:employer|entity|organi[sz]ation)", re.I)
+                          r"|(?:require|requires|must (?:have|provide|submit)) (?:a |an )?(?:letter of )?(?:invitation|sponsorship)(?: letter)?"
+                          r" from (?:an? )?(?:employer|entity|organi[sz]ation)", re.I)
 ACTIVITIES = (
     ("education", r"教育|education"), ("science and technology", r"科技|science and technology|scientific and technological"),
     ("culture", r"文化|cultur"), ("exchange", r"交流|exchange"), ("entrepreneurship", r"创业|entrepreneur|start(?:ing)? a business|start-?ups?"),

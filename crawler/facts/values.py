@@ -20,7 +20,9 @@ _WORDS = {
     "eleven": 11, "twelve": 12, "fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40,
     "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
 }
-EN_NUM = r"\d+|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|twenty|thirty|forty(?:-five)?|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:hundred(?:\s+and)?(?:\s+(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety))?))?"
+_TENS = r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+EN_NUM = (rf"\d+|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|{_TENS})(?:-five)?"
+          rf"(?:[- ](?:hundred(?:\s+and)?(?:\s+(?:{_TENS}))?))?")
 
 # Traditional characters that appear in visa rules, folded to simplified (one character each).
 _TRADITIONAL = str.maketrans(

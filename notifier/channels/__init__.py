@@ -7,9 +7,9 @@ next message goes out, and raises `DeliveryError` at the first message that was 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator
 
 from notifier.digest import Digest
 from notifier.subscribers import Subscriber

@@ -12,11 +12,11 @@ import hashlib
 import os
 import smtplib
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Iterator
 
 from notifier.channels import Sent
 from notifier.digest import Digest, render_html, render_text
@@ -35,7 +35,7 @@ class SmtpSettings:
     timeout: float
 
     @classmethod
-    def from_env(cls) -> "SmtpSettings":
+    def from_env(cls) -> SmtpSettings:
         port = int(os.environ.get("KVWATCH_SMTP_PORT") or 25)
         default = {587: "starttls", 465: "tls"}.get(port, "none")
         security = os.environ.get("KVWATCH_SMTP_SECURITY") or default

@@ -9,8 +9,8 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 from notifier.channels import Sent
 from notifier.digest import Digest, render_slack
