@@ -24,15 +24,37 @@ class Check:
     detail: str
 
 
-def run_checks(db_url: str, watchlist_path: str, subscribers_path: str) -> list[Check]:
+def run_checks(db_url: str, watchlist_path: str, subscribers_path: str, how: dict[str, str] | None = None) -> list[Check]:
+    how = how or {}
+    files = f"watchlist {watchlist_path} ({how.get('watchlist', 'named')}); subscribers {subscribers_path} ({how.get('subscribers', 'named')}); " \
+            f"database {masked(db_url)} ({how.get('database', 'named')})"
     watchlist, check = _watchlist(watchlist_path)
-    checks = [check, *_database(db_url)]
+    checks = [Check(True, "files", files), check, *_database(db_url)]
     subs, sub_check = _subscribers(subscribers_path, watchlist)
     checks.append(sub_check)
     if subs and any(s.email for s in subs):
         checks.append(_smtp())
-    checks += [_slack(s.id, s.slack) for s in subs if s.slack]
+    checks += [_url_variable(f"slack {s.id}", s.slack, "the incoming-webhook URL") for s in subs if s.slack]
+    checks += [_url_variable(f"webhook {s.id}", s.webhook, "the webhook URL") for s in subs if s.webhook]
+    checks += [_apprise(s.id, name) for s in subs for name in s.apprise]
+    if subs and checks[2].ok:
+        checks += _failed_channels(db_url)
     return checks
+
+
+def _failed_channels(db_url: str) -> list[Check]:
+    """Channels that refused for good (a deleted webhook, an archived Slack channel): each is a FAIL until fixed."""
+    from store.db import session_scope
+    from store.deliveries import failed_by_subscriber
+
+    try:
+        engine = make_engine(db_url)
+        with session_scope(engine) as session:
+            failed = failed_by_subscriber(session)
+        engine.dispose()
+    except KvwatchError:
+        return []
+    return [Check(False, f"delivery {sub}", f"{channel} refused for good: {reason}") for sub, channels in failed.items() for channel, reason in channels.items()]
 
 
 def _watchlist(path: str) -> tuple[Any, Check]:
@@ -83,11 +105,22 @@ def _smtp() -> Check:
     return Check(code == 250, "smtp", f"{settings.host}:{settings.port} answered EHLO with {code}; security {settings.security}, from {settings.sender}")
 
 
-def _slack(sub_id: str, variable: str) -> Check:
+def _url_variable(name: str, variable: str, what: str) -> Check:
     url = os.environ.get(variable, "")
     if not url:
-        return Check(False, f"slack {sub_id}", f"environment variable {variable} is not set (it must hold the incoming-webhook URL)")
+        return Check(False, name, f"environment variable {variable} is not set (it must hold {what})")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        return Check(False, f"slack {sub_id}", f"{variable} is not a URL")
-    return Check(True, f"slack {sub_id}", f"{variable} is set ({parts.scheme}://{parts.hostname}/…); not posted to")
+        return Check(False, name, f"{variable} is not a URL")
+    return Check(True, name, f"{variable} is set ({parts.scheme}://{parts.hostname}/…); not posted to")
+
+
+def _apprise(sub_id: str, variable: str) -> Check:
+    import apprise
+
+    url = os.environ.get(variable, "")
+    if not url:
+        return Check(False, f"apprise {sub_id}", f"environment variable {variable} is not set (it must hold an Apprise URL)")
+    if not apprise.Apprise().add(url):
+        return Check(False, f"apprise {sub_id}", f"{variable} does not hold a URL Apprise understands")
+    return Check(True, f"apprise {sub_id}", f"{variable} holds a {url.split(':', 1)[0]}:// URL; not sent to")

@@ -10,21 +10,26 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 FIELDS = ("page", "url", "outcome", "status", "duration_ms", "reason", "subscriber", "channel")
 
 
 class KeyValueFormatter(logging.Formatter):
+    converter = time.gmtime  # UTC, said with a Z
+
     def format(self, record: logging.LogRecord) -> str:
-        base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname} {record.name}: {record.getMessage()}"
+        base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%SZ')} {record.levelname} {record.name}: {record.getMessage()}"
         pairs = " ".join(f"{k}={_quote(getattr(record, k))}" for k in FIELDS if hasattr(record, k))
         text = f"{base} {pairs}" if pairs else base
         return text + ("\n" + self.formatException(record.exc_info) if record.exc_info else "")
 
 
 class JsonFormatter(logging.Formatter):
+    converter = time.gmtime
+
     def format(self, record: logging.LogRecord) -> str:
-        data = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        data = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         data.update({k: getattr(record, k) for k in FIELDS if hasattr(record, k)})
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)

@@ -21,12 +21,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from notifier.channels import channel
-from notifier.digest import Digest, build
+from notifier.digest import Digest, build, test_digest
 from notifier.subscribers import Subscriber
 from store import alerts as alert_store
 from store import deliveries
 from store.db import session_scope, utcnow
-from store.errors import DeliveryError
+from store.errors import DeliveryError, NotFound
 from store.models import Alert, Delivery, Page
 
 log = logging.getLogger(__name__)
@@ -129,11 +129,20 @@ def _confirm(engine: Engine, delivery_ids: list[int], sent: Any, now: datetime) 
 
 
 def _postpone(engine: Engine, delivery_ids: list[int], error: DeliveryError | None, now: datetime) -> None:
-    """Whatever of this digest was not confirmed stays pending, with backoff (or the channel's Retry-After)."""
+    """Whatever of this digest was not confirmed stays pending, with backoff (or the channel's Retry-After);
+    a permanent refusal marks it failed for good, and says so once, loudly, for the operator."""
+    permanent = bool(error and error.permanent)
     with session_scope(engine) as session:
         rest = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.status == "pending")).all()
-        if rest:
-            deliveries.mark_failed(session, rest, str(error) if error else "not confirmed", now, error.retry_after if error else None)
+        if not rest:
+            return
+        if permanent:
+            sub_id, name = rest[0].subscriber_id, rest[0].channel
+            known = session.scalar(select(Delivery.id).where(Delivery.subscriber_id == sub_id, Delivery.channel == name, Delivery.status == "failed").limit(1))
+            if known is None:
+                log.error("channel refused for good; its deliveries are marked failed until it is fixed: %s", error,
+                          extra={"subscriber": sub_id, "channel": name})
+        deliveries.mark_failed(session, rest, str(error) if error else "not confirmed", now, error.retry_after if error else None, permanent)
 
 
 def preview(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime | None = None) -> list[Digest]:
@@ -148,3 +157,21 @@ def preview(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime |
             if alerts:
                 out.append(build(sub, alerts, names, now))
     return out
+
+
+def test_message(subscriber: Subscriber, only: str | None = None, now: datetime | None = None) -> list[tuple[str, bool, str]]:
+    """Send a marked test message through each of the subscriber's channels (or `only`); records nothing.
+    Returns (channel, confirmed, what the channel said)."""
+    digest = test_digest(subscriber, now or utcnow())
+    names = [n for n in subscriber.channels if only is None or n == only or n.split(":")[0] == only]
+    if not names:
+        raise NotFound(f"subscriber {subscriber.id!r} has no channel {only!r} (its channels: {', '.join(subscriber.channels)})")
+    results = []
+    for name in names:
+        try:
+            said = "; ".join(sent.response for sent in channel(name)(digest, subscriber, now or utcnow()))
+            results.append((name, True, said))
+        except DeliveryError as exc:
+            results.append((name, False, str(exc) + (" (permanent)" if exc.permanent else "")))
+    return results
+

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from notifier.subscribers import Subscriber
+from store.alerts import to_json
 from store.facts import humanize, label
 
 SLACK_MAX_BLOCKS = 45      # Slack allows 50 per message; keep room for header and footer
@@ -54,6 +55,7 @@ class Digest:
     notices: tuple[Entry, ...]
     changes: tuple[Entry, ...]
     health: tuple[Entry, ...]
+    payload: tuple[dict[str, Any], ...] = ()  # the alerts as `kvwatch alerts --json` prints them (for JSON webhooks)
 
     @property
     def alert_ids(self) -> tuple[int, ...]:
@@ -89,7 +91,8 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
         {"new_link": notices, "content": changes, "health": health}[alert.kind].append(entry)
     # Stamped with the newest alert's time, not the send time, so a retried digest is identical.
     stamp = max((a.detected_at for a in alerts), default=now)
-    return Digest(subscriber.id, subscriber.name or subscriber.id, when(stamp), tuple(headlines), tuple(notices), tuple(changes), tuple(health))
+    return Digest(subscriber.id, subscriber.name or subscriber.id, when(stamp), tuple(headlines), tuple(notices), tuple(changes), tuple(health),
+                  tuple(to_json(a) for a in alerts))
 
 
 def _headline(fact: dict[str, Any], source: str, when: str) -> str:
@@ -160,3 +163,13 @@ def _link(url: str, text: str) -> dict[str, Any]:
 
 def as_json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def test_digest(subscriber: Subscriber, now: datetime) -> Digest:
+    """A clearly marked test message (no alerts) for `kvwatch notify-test`."""
+    stamp = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(subscriber.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    note = Entry("health", "kvwatch", "https://github.com/kvwatch/kvwatch", stamp,
+                 "TEST MESSAGE from kvwatch: this channel works. It is not a K-visa change; nothing needs doing.", "", (), 0)
+    return Digest(subscriber.id, subscriber.name or subscriber.id, stamp, (), (), (), (note,),
+                  ({"id": 0, "kind": "test", "summary": note.summary, "detected_at": now.isoformat(timespec="seconds") + "Z"},))
+

@@ -4,6 +4,9 @@
     id = "uni-intl-office"
     email = "intl@uni.example"            # or a list of addresses
     slack = "KVWATCH_SLACK_UNI"           # the NAME of an environment variable holding the webhook URL
+    apprise = ["KVWATCH_APPRISE_TEAMS"]   # NAMES of variables holding Apprise URLs (Teams, WeCom, DingTalk, Feishu, Telegram…)
+    webhook = "KVWATCH_HOOK_URL"          # a JSON webhook: the NAME of the variable holding its URL…
+    webhook_secret = "KVWATCH_HOOK_KEY"   # …and of the one holding its HMAC-SHA256 signing secret
     cadence = "daily"                     # immediate | daily | weekly
     at = "08:00"                          # daily and weekly
     timezone = "Asia/Shanghai"            # default UTC
@@ -34,7 +37,7 @@ from store.pages import TAG_KEYS
 CADENCES = ("immediate", "daily", "weekly")
 KINDS = ("fact", "new_link", "content", "health")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-KEYS = {"id", "name", "email", "slack", "cadence", "at", "timezone", "weekday", "pages", "tags", "fields", "kinds", "relevant_only", "backlog_days"}
+KEYS = {"id", "name", "email", "slack", "apprise", "webhook", "webhook_secret", "cadence", "at", "timezone", "weekday", "pages", "tags", "fields", "kinds", "relevant_only", "backlog_days"}
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -46,6 +49,9 @@ class Subscriber:
     name: str = ""
     email: tuple[str, ...] = ()
     slack: str | None = None
+    apprise: tuple[str, ...] = ()
+    webhook: str | None = None
+    webhook_secret: str | None = None
     cadence: str = "immediate"
     at: time = time(8, 0)
     timezone: str = "UTC"
@@ -59,7 +65,9 @@ class Subscriber:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return (("email",) if self.email else ()) + (("slack",) if self.slack else ())
+        """Outbox channel names: one per kind, and one per Apprise URL variable ("apprise:KVWATCH_APPRISE_TEAMS")."""
+        return (("email",) if self.email else ()) + (("slack",) if self.slack else ()) + (("webhook",) if self.webhook else ()) \
+            + tuple(f"apprise:{name}" for name in self.apprise)
 
     def wants(self, alert: Any, page_tags: dict[str, str]) -> bool:
         """Does this alert pass the subscriber's filters? (`alert` is a store Alert row.)"""
@@ -85,7 +93,7 @@ class Subscriber:
         return candidate.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
     def config(self) -> dict[str, Any]:
-        return {"email": list(self.email), "slack": self.slack, "cadence": self.cadence, "at": self.at.strftime("%H:%M"),
+        return {"email": list(self.email), "slack": self.slack, "apprise": list(self.apprise), "webhook": self.webhook, "cadence": self.cadence, "at": self.at.strftime("%H:%M"),
                 "timezone": self.timezone, "weekday": WEEKDAYS[self.weekday], "pages": list(self.pages), "tags": dict(self.tags),
                 "fields": list(self.fields), "kinds": list(self.kinds), "relevant_only": self.relevant_only}
 
@@ -139,8 +147,18 @@ def _subscriber(entry: Any, index: int, path: str) -> Subscriber:
     slack = entry.get("slack")
     if slack is not None and (not isinstance(slack, str) or not _ENV.match(slack)):
         raise fail("slack", f"must be the NAME of an environment variable holding the webhook URL (like KVWATCH_SLACK_TEAM), got {slack!r}")
-    if not emails and slack is None:
-        raise fail("email", "a subscriber needs at least one channel: email or slack")
+    apprise = entry.get("apprise", [])
+    apprise = [apprise] if isinstance(apprise, str) else apprise
+    if not isinstance(apprise, list) or not all(isinstance(a, str) and _ENV.match(a) for a in apprise):
+        raise fail("apprise", f"must be NAMES of environment variables holding Apprise URLs (like [\"KVWATCH_APPRISE_TEAMS\"]), got {entry.get('apprise')!r}")
+    webhook, secret = entry.get("webhook"), entry.get("webhook_secret")
+    for key, value in (("webhook", webhook), ("webhook_secret", secret)):
+        if value is not None and (not isinstance(value, str) or not _ENV.match(value)):
+            raise fail(key, f"must be the NAME of an environment variable (like KVWATCH_HOOK_URL), got {value!r}")
+    if secret is not None and webhook is None:
+        raise fail("webhook_secret", "is only used with `webhook`")
+    if not emails and slack is None and not apprise and webhook is None:
+        raise fail("email", "a subscriber needs at least one channel: email, slack, apprise or webhook")
     cadence = entry.get("cadence", "immediate")
     if cadence not in CADENCES:
         raise fail("cadence", f"unknown cadence {cadence!r} (valid: {', '.join(CADENCES)})")
@@ -168,7 +186,7 @@ def _subscriber(entry: Any, index: int, path: str) -> Subscriber:
     name = entry.get("name", "")
     if not isinstance(name, str):
         raise fail("name", f"must be a string, got {name!r}")
-    return Subscriber(id=sub_id, name=name, email=tuple(emails), slack=slack, cadence=cadence, at=at, timezone=zone,
+    return Subscriber(id=sub_id, name=name, email=tuple(emails), slack=slack, apprise=tuple(apprise), webhook=webhook, webhook_secret=secret, cadence=cadence, at=at, timezone=zone,
                       weekday=WEEKDAYS.index(weekday), pages=pages, tags=tuple(sorted(tags.items())), fields=fields,
                       kinds=kinds, relevant_only=relevant, backlog_days=backlog)
 

@@ -8,21 +8,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import DatabaseUnavailable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "sqlite:///kvwatch.db"
+HEAD = "0007"  # the newest migration in store/migrations/versions (tests/test_store.py holds the two together)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -60,6 +60,8 @@ def make_engine(url: str | URL) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -69,15 +71,31 @@ def alembic_config(engine: Engine) -> Config:
 
 def schema_revision(engine: Engine) -> tuple[str | None, str]:
     """(the database's revision, the newest revision the code knows)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head() or ""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision(), head
 
 
+def stored_revision(engine: Engine) -> str | None:
+    """The database's schema revision, read directly (no Alembic import: commands start fast)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None  # no schema yet
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
+    if stored_revision(engine) == HEAD:
+        return
     current, head = schema_revision(engine)
     if current != head:
+        from alembic import command
+
         log.info("migrating database from %s to %s", current, head)
         command.upgrade(alembic_config(engine), "head")
 

@@ -82,11 +82,16 @@ def mark_sent(session: Session, deliveries: Iterable[Delivery], response: str, n
         delivery.attempts += 1
 
 
-def mark_failed(session: Session, deliveries: Iterable[Delivery], error: str, now: datetime, retry_after: float | None = None) -> datetime:
-    """Keep the deliveries pending and push their next try back; return when that is."""
+def mark_failed(session: Session, deliveries: Iterable[Delivery], error: str, now: datetime, retry_after: float | None = None,
+                permanent: bool = False) -> datetime:
+    """Keep the deliveries pending and push their next try back; return when that is. A permanent
+    failure (the channel no longer exists) makes them `failed`: kept, shown, never retried."""
     next_try = now
     for delivery in deliveries:
         delivery.attempts += 1
+        if permanent:
+            delivery.status, delivery.response = "failed", f"failed for good after {delivery.attempts} attempts: {error}"[:1000]
+            continue
         wait = timedelta(seconds=retry_after) if retry_after is not None else min(BACKOFF_BASE * 2 ** (delivery.attempts - 1), BACKOFF_MAX)
         delivery.next_try_at, delivery.response = now + wait, f"attempt {delivery.attempts} failed: {error}"[:1000]
         next_try = delivery.next_try_at
@@ -105,3 +110,13 @@ def state_by_subscriber(session: Session) -> dict[str, Counter[str]]:
     for sub_id, status, n in session.execute(select(Delivery.subscriber_id, Delivery.status, func.count()).group_by(Delivery.subscriber_id, Delivery.status)):
         out.setdefault(sub_id, Counter())[status] = n
     return out
+
+
+def failed_by_subscriber(session: Session) -> dict[str, dict[str, str]]:
+    """Per subscriber and channel, why its deliveries failed for good (the latest reason)."""
+    out: dict[str, dict[str, str]] = {}
+    for sub_id, channel, response in session.execute(
+            select(Delivery.subscriber_id, Delivery.channel, Delivery.response).where(Delivery.status == "failed").order_by(Delivery.id)):
+        out.setdefault(sub_id, {})[channel] = response
+    return out
+

@@ -1,6 +1,7 @@
 """kvwatch's error tree. Every error the library raises on purpose is one of these.
 
     KvwatchError
+    ├── UsageError             a command-line value is not what it should be (exit 2)
     ├── ConfigError            a watchlist or subscribers file is malformed
     ├── StoreError
     │   ├── DatabaseUnavailable  the database cannot be opened or reached
@@ -18,6 +19,10 @@ from __future__ import annotations
 
 class KvwatchError(Exception):
     """Base of every kvwatch error."""
+
+
+class UsageError(KvwatchError):
+    """A command-line value is malformed (a date that is not one); the message echoes it as typed."""
 
 
 class ConfigError(KvwatchError):
@@ -54,8 +59,9 @@ class FetchError(KvwatchError):
 
 
 class DeliveryError(KvwatchError):
-    """A channel did not confirm a message; `retry_after` (seconds) when the channel said when to retry."""
+    """A channel did not confirm a message; `retry_after` (seconds) when the channel said when to retry;
+    `permanent` when retrying cannot help (a webhook that no longer exists, an archived channel)."""
 
-    def __init__(self, channel: str, target: str, reason: str, retry_after: float | None = None):
-        self.channel, self.target, self.reason, self.retry_after = channel, target, reason, retry_after
+    def __init__(self, channel: str, target: str, reason: str, retry_after: float | None = None, permanent: bool = False):
+        self.channel, self.target, self.reason, self.retry_after, self.permanent = channel, target, reason, retry_after, permanent
         super().__init__(f"{channel} to {target}: {reason}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,19 +45,24 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") + "Z" if moment else None
 
 
-def write(records: Iterator[dict[str, Any]], fmt: str, out: io.TextIOBase) -> int:
-    """Write JSON (an array) or CSV (nested values as JSON) to `out`; return the row count."""
+COLUMNS = {
+    "alerts": ["id", "page_id", "url", "kind", "relevant", "detected_at", "facts", "summary", "diff", "backfilled", "links", "from_snapshot_id", "to_snapshot_id"],
+    "snapshots": ["id", "page_id", "hash", "title", "first_seen", "last_seen", "content_type", "encoding", "text", "links"],
+    "facts": ["id", "page_id", "field", "value", "tier", "snapshot_id", "valid_from", "valid_to", "evidence"],
+}
+
+
+def write(kind: str, records: Iterator[dict[str, Any]], fmt: str, out: IO[str]) -> int:
+    """Write JSON (an array) or CSV (nested values as JSON; the header row even with no rows) to `out`; return the row count."""
     count = 0
     if fmt == "json":
         out.write("[")
-        for count, record in enumerate(records, start=1):
+        for count, record in enumerate(records, start=1):  # noqa: B007 - count is returned
             out.write(("," if count > 1 else "") + "\n" + json.dumps(record, ensure_ascii=False))
         out.write("\n]\n")
         return count
-    writer = None
+    writer = csv.DictWriter(out, fieldnames=COLUMNS[kind])
+    writer.writeheader()
     for count, record in enumerate(records, start=1):  # noqa: B007 - count is returned
-        if writer is None:
-            writer = csv.DictWriter(out, fieldnames=list(record))
-            writer.writeheader()
         writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in record.items()})
     return count

@@ -27,7 +27,7 @@ LABELS = {
     "residence_permit": "residence permit after entry",
 }
 LIST_FIELDS = ("institution_list", "activities")  # values are names joined by "; ", compared as sets
-_UNITS = {"D": "day", "W": "week", "M": "month", "Y": "year"}
+_UNITS = {"D": "day", "W": "week", "M": "month", "Y": "year", "TH": "hour", "TM": "minute", "TS": "second"}
 
 
 class Observed(Protocol):
@@ -111,11 +111,12 @@ def disagreements(rows: list[tuple[Fact, Page]]) -> dict[str, dict[str, list[str
 
 
 def humanize(field: str, value: str | None) -> str:
-    """'P180D' → '180 days'; '18-45' → 'ages 18–45'; other values as they are."""
+    """'P180D' → '180 days'; 'PT12H' → '12 hours'; '18-45' → 'ages 18–45'; other values as they are."""
     if value is None:
         return "—"
-    if m := re.fullmatch(r"P(\d+)([DWMY])", value):
-        n, unit = int(m.group(1)), _UNITS[m.group(2)]
+    if m := re.fullmatch(r"P(\d+)([DWMY])|PT(\d+)([HMS])", value):
+        number, code = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), "T" + m.group(4))
+        n, unit = int(number), _UNITS[code]
         return f"{n} {unit}{'s' if n != 1 else ''}"
     if field == "residence_permit" and re.fullmatch(r"(deadline|processing)=P\d+D(; (deadline|processing)=P\d+D)?", value):
         parts = dict(part.split("=") for part in value.split("; "))

@@ -129,8 +129,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subscriber_id: Mapped[str] = mapped_column(ForeignKey("subscriber.id"))
     alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"))
-    channel: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent
+    channel: Mapped[str] = mapped_column(String(120))  # email, slack, webhook, apprise:VARIABLE
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | failed (for good)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(DateTime)
     next_try_at: Mapped[datetime] = mapped_column(DateTime)

@@ -123,3 +123,14 @@ def test_another_policy_named_mid_page_switches_the_scope() -> None:
 def test_traditional_chinese_evidence_is_the_pages_own_sentence() -> None:
     facts = {f.field: f for f in extract("K字簽證", "K字簽證有效期為5年，每次停留不超過180日。")}
     assert facts["validity"].value == "P5Y" and facts["validity"].evidence == "K字簽證有效期為5年，每次停留不超過180日。"
+
+
+def test_every_duration_the_extractor_can_produce_reads_as_words() -> None:
+    from crawler.facts.values import ISO_UNIT
+
+    produced = {duration(num, unit) for unit in ISO_UNIT for num in ("1", "2", "半", "十二", "一百八十")}
+    assert {"PT12H", "P15D", "P6M", "P1Y", "P180D"} <= produced
+    for value in sorted(produced):
+        human = fact_store.humanize("stay_duration", value)
+        assert not human.startswith("P") and any(word in human for word in ("day", "week", "month", "year", "hour")), (value, human)
+    assert fact_store.humanize("validity", "PT12H") == "12 hours" and fact_store.humanize("validity", "P1Y") == "1 year"

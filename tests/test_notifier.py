@@ -178,7 +178,7 @@ def test_slack_500_then_429_retry_after_then_200_delivers_once(setup, monkeypatc
     with SlackReceiver((500, "server_error", {}), (429, "rate_limited", {"Retry-After": "7"}), (200, "ok", {})) as slack:
         monkeypatch.setenv("KVWATCH_TEST_SLACK", slack.url)
         t = T0 + timedelta(hours=1)
-        assert deliver(engine, slack_only, now=t).failures[0].endswith("HTTP 500")
+        assert deliver(engine, slack_only, now=t).failures[0].endswith("HTTP 500 server_error")
         assert deliver(engine, slack_only, now=t + timedelta(seconds=59)).messages == 0  # backoff: 60 s
         assert "HTTP 429" in deliver(engine, slack_only, now=t + timedelta(seconds=61)).failures[0]
         with session_scope(engine) as s:

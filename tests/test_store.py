@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from pathlib import Path
 from sqlalchemy import func, inspect, select
 
 from crawler.watchlist import PageSpec
@@ -114,3 +115,11 @@ def test_health_counts_consecutive_failures_since_the_last_good_fetch(engine) ->
         p1 = {h.id: h for h in pages.health(s)}["p1"]
     assert (p1.failures, p1.reason, p1.failing_since) == (2, "timeout after 30 s", T0 + timedelta(minutes=2))
     assert p1.last_good == T0 + timedelta(minutes=1)
+
+
+def test_the_head_revision_constant_is_the_newest_migration(tmp_path: Path) -> None:
+    from store.db import HEAD, make_engine, schema_revision
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    assert schema_revision(engine)[1] == HEAD  # commands skip Alembic when the database is at HEAD
+    engine.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 
 from notifier.digest import Digest
@@ -21,17 +22,19 @@ class Sent:
     response: str
 
 
-Send = Callable[[Digest, Subscriber, datetime], Iterator[Sent]]
+Send = Callable[..., Iterator[Sent]]  # (digest, subscriber, now[, target=…]) → confirmed messages
 
 
 def registry() -> dict[str, Send]:
-    from notifier.channels import email, slack
+    from notifier.channels import apprise, email, slack, webhook
 
-    return {"email": email.send, "slack": slack.send}
+    return {"email": email.send, "slack": slack.send, "webhook": webhook.send, "apprise": apprise.send}
 
 
 def channel(name: str) -> Send:
+    """The sender of an outbox channel name ("email", "slack", "webhook", "apprise:VARIABLE")."""
+    kind, _, target = name.partition(":")
     channels = registry()
-    if name not in channels:
+    if kind not in channels:
         raise KeyError(f"unknown channel {name!r}; valid channels: {', '.join(channels)}")
-    return channels[name]
+    return partial(channels[kind], target=target) if target else channels[kind]
