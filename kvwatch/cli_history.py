@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from typing import Any
 
 import click
 
@@ -43,6 +44,7 @@ def history(obj: Context, page_id: str, attempts: bool, as_json: bool) -> None:
     from store import snapshots as snapshots_mod
     from store.db import session_scope
 
+    rows: list[dict[str, Any]]
     with session_scope(obj.engine()) as session:
         pages_mod.get(session, page_id)
         if attempts:
@@ -177,7 +179,7 @@ def facts_cmd(obj: Context, as_json: bool, field: str | None, at: str | None) ->
     moment = parse_time(at, end_of_day=True) if at else None
     with session_scope(obj.engine()) as session:
         rows = fact_store.as_of(session, moment, field)
-        data = [{"field": f.field, "value": f.value, "page_id": f.page_id, "url": p.url, "tier": f.tier, "since": iso(f.valid_from),
+        data: list[dict[str, Any]] = [{"field": f.field, "value": f.value, "page_id": f.page_id, "url": p.url, "tier": f.tier, "since": iso(f.valid_from),
                  "evidence": f.evidence} for f, p in rows]
         conflicts = fact_store.disagreements(rows)
     if as_json:

@@ -28,7 +28,7 @@ def subscribers_cmd(obj: Context, as_json: bool) -> None:
         states = state_by_subscriber(session)
         failed = failed_by_subscriber(session)
         would = {s.id: len(wanted(session, s, utcnow())) for s in subs}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for sub in subs:
         state = states.get(sub.id, Counter())
         rows.append({"id": sub.id, "channels": list(sub.channels), "email": list(sub.email), "slack": sub.slack, "apprise": list(sub.apprise),

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from kvwatch.cli import Context, echo_json, fail_cleanly, iso, main, parse_time
-from kvwatch.cli_notify import deliver_line, delivery_json
+from kvwatch.cli_notify import delivery_json
 
 
 @main.command()

@@ -16,7 +16,7 @@ FIELDS = ("page", "url", "outcome", "status", "duration_ms", "reason", "subscrib
 
 
 class KeyValueFormatter(logging.Formatter):
-    converter = time.gmtime  # UTC, said with a Z
+    converter = staticmethod(time.gmtime)  # UTC, said with a Z
 
     def format(self, record: logging.LogRecord) -> str:
         base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%SZ')} {record.levelname} {record.name}: {record.getMessage()}"
@@ -26,7 +26,7 @@ class KeyValueFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"), "level": record.levelname, "logger": record.name, "message": record.getMessage()}

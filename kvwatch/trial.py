@@ -36,7 +36,7 @@ def trial(obj: Context, target: str, selector: str | None, kind: str | None, ren
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(WatchSpider)
     items: list[FetchResult] = []
-    crawler.signals.connect(lambda item, **_: items.append(item), signal=signals.item_scraped)
+    crawler.signals.connect(lambda item, **_: items.append(item), signal=signals.item_scraped, weak=False)
     process.crawl(crawler, plans=[FetchPlan(spec)], known={})
     process.start()
     result = next((item for item in items if isinstance(item, FetchResult) and item.attempt.page_id == spec.id), None)

@@ -37,7 +37,8 @@ from store.pages import TAG_KEYS
 CADENCES = ("immediate", "daily", "weekly")
 KINDS = ("fact", "new_link", "content", "health")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-KEYS = {"id", "name", "email", "slack", "apprise", "webhook", "webhook_secret", "cadence", "at", "timezone", "weekday", "pages", "tags", "fields", "kinds", "relevant_only", "backlog_days"}
+KEYS = {"id", "name", "email", "slack", "apprise", "webhook", "webhook_secret",
+        "cadence", "at", "timezone", "weekday", "pages", "tags", "fields", "kinds", "relevant_only", "backlog_days"}
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")

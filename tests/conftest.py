@@ -26,7 +26,7 @@ TEST_CRAWL = """
 [crawl]
 autothrottle = false
 delay = 0
-timeout = 2
+timeout = 5
 retries = 1
 backoff = 0.1
 concurrency_per_domain = 8
@@ -85,6 +85,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("pg_url")
+
+
+# For tests that crawl many pages at once: generous timeouts, so a loaded 2-core machine never turns a
+# slow loopback answer into a failure the test did not ask for.
+PATIENT_CRAWL = TEST_CRAWL.replace("timeout = 5\n", "timeout = 20\n").replace("retries = 1\n", "retries = 2\n")
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0, every: float = 0.1) -> object:

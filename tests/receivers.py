@@ -53,11 +53,14 @@ class SmtpServer:
 
 
 class SlackReceiver:
-    """Answers webhook posts with scripted (status, body, headers) in turn (the last repeats); keeps the payloads."""
+    """Answers webhook posts (Slack, JSON webhooks, Apprise's json://) with scripted (status, body, headers)
+    in turn (the last repeats); keeps the payloads, their headers and raw bodies."""
 
     def __init__(self, *answers: tuple[int, str, dict[str, str]], hold_from: int | None = None) -> None:
         self.answers = deque(answers or [(200, "ok", {})])
-        self.posts: list[dict[str, Any]] = []
+        self.posts: list[Any] = []
+        self.headers: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
         self.statuses: list[int] = []
         self.hold_from = hold_from  # the post number (1-based) from which answers wait for `release`
         self.release = threading.Event()
@@ -71,6 +74,8 @@ class SlackReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, text, headers = receiver.answers[0] if len(receiver.answers) == 1 else receiver.answers.popleft()
                 receiver.posts.append(json.loads(body))
+                receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                receiver.bodies.append(body)
                 receiver.statuses.append(status)
                 if receiver.hold_from is not None and len(receiver.posts) >= receiver.hold_from:
                     receiver.release.wait(30)  # a stalled Slack: the client waits for its answer

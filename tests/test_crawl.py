@@ -101,7 +101,7 @@ FAILURES = {
     "reset": (Route(behaviour="reset"), "error", "connection"),
     "truncated": (Route(200, b"<html><body><main>" + "停留期180日".encode() * 50, {"Content-Type": "text/html"}, behaviour="truncate"), "error", "truncated"),
     "empty": (Route(200, b"", {"Content-Type": "text/html"}), "error", "empty body"),
-    "timeout": (Route(200, b"<html></html>", behaviour="stall", stall_seconds=4), "error", "timeout"),
+    "timeout": (Route(200, b"<html></html>", behaviour="stall", stall_seconds=9), "error", "timeout"),
     "gone": (Route(404, b"<html><body>not found</body></html>"), "error", "HTTP 404"),
 }
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from crawler.outcome import truncated
 from kvwatch.fixture_server import FixtureServer, Route
 from store.models import Fetch, Snapshot
-from tests.conftest import PAGES, ROOT, kvwatch, write_watchlist
+from tests.conftest import PAGES, PATIENT_CRAWL, ROOT, kvwatch, write_watchlist
 from tests.variants import variants
 
 REAL_PAGES = ROOT.parent / "shared" / "real-pages"
@@ -46,7 +46,7 @@ def test_cut_bodies_through_a_crawl_never_become_snapshots(server: FixtureServer
     for path in CONTENT:
         server.route(path.name, Route(200, path.read_bytes(), {"Content-Type": TYPES[path.suffix]}))
     write_watchlist(tmp_path, "\n".join(f'[[page]]\nid = "{p.stem}"\nurl = "{server.url(p.name)}"\nkind = "{"listing" if p.stem.endswith("-news") else "auto"}"\n'
-                                        for p in CONTENT))
+                                        for p in CONTENT), crawl=PATIENT_CRAWL)
     assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
     _, baseline = _rows(sqlite_url)
     assert {s.page_id for s in baseline if "~" not in s.page_id} == {p.stem for p in CONTENT}
@@ -95,7 +95,7 @@ def test_real_pages_from_other_monitors_alert_exactly_as_labelled(server: Fixtur
         options = pair.get("page_options") or {}
         ignore = "".join(f"\nignore = {json.dumps(options['ignore'])}" if options.get("ignore") else "")
         entries.append(f'[[page]]\nid = "{pair["id"]}"\nurl = "{server.url(pair["id"] + ".html")}"{ignore}\n')
-    write_watchlist(tmp_path, "\n".join(entries))
+    write_watchlist(tmp_path, "\n".join(entries), crawl=PATIENT_CRAWL)
     for side in ("before", "after"):  # real files are read in place, never copied into the project
         for pair in pairs:
             server.route(pair["id"] + ".html", Route(200, (REAL_PAGES / pair[side]).read_bytes(), {"Content-Type": "text/html"}))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 from sqlalchemy import func, inspect, select
 
 from crawler.watchlist import PageSpec

@@ -10,10 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from datetime import datetime
-
-from notifier.digest import Digest
-from notifier.subscribers import Subscriber
 
 
 @dataclass(frozen=True)
