@@ -157,6 +157,7 @@ def _repeats(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._
     return drop
 
 
+_SPACE = re.compile(r"\s+")
 _DOCUMENT = re.compile(r"\.(pdf|docx?|xlsx?|zip|rar|wps|et)(\?|$)", re.I)
 
 
@@ -172,8 +173,8 @@ def _link_lists(doc: Document, elements: tuple[etree._Element, ...]) -> set[etre
             anchors = [a for a in el.iter("a") if a.get("href")]
             if len(anchors) < 3 or any(_DOCUMENT.search(a.get("href", "")) for a in anchors):
                 continue
-            linked = sum(len(a.text_content().strip()) for a in anchors)
-            total = len(el.text_content().strip())
+            linked = sum(len(_SPACE.sub("", a.text_content())) for a in anchors)
+            total = len(_SPACE.sub("", el.text_content()))
             if total and linked / total > 0.7:
                 out.add(el)
     return out
