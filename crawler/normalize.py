@@ -158,14 +158,18 @@ def _repeats(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._
 
 
 _SPACE = re.compile(r"\s+")
+_RELATED = re.compile(r"(相关|热点|热门|推荐|最新|其他|更多)(链接|文章|阅读|新闻|推荐|资讯|信息|内容)|猜你喜欢|延伸阅读|(related|more|latest|popular)(links|articles|news|stories|content|posts|reading)?", re.I)
 _DOCUMENT = re.compile(r"\.(pdf|docx?|xlsx?|zip|rar|wps|et)(\?|$)", re.I)
 
 
 def _link_lists(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._Element]:
     """Inside an article, lists of links to other pages with little text of their own ("相关文章",
-    "热点推荐", a rotating related list whose class a re-render renamed) are chrome. Lists of
-    documents (attachments) are content."""
+    "热点推荐", a rotating related list whose class a re-render renamed) are chrome, as long as the
+    article's own text outweighs them two to one. Lists of documents (attachments) are content, and so
+    is a list that is most of the page."""
     out: set[etree._Element] = set()
+    region = sum(len(_SPACE.sub("", top.text_content())) for top in elements)
+    dropped = 0
     for top in elements:
         for el in doc.elements(top):
             if el is top or el.tag not in ("ul", "ol", "div", "dl", "table", "section") or any(a in out for a in el.iterancestors()):
@@ -175,8 +179,12 @@ def _link_lists(doc: Document, elements: tuple[etree._Element, ...]) -> set[etre
                 continue
             linked = sum(len(_SPACE.sub("", a.text_content())) for a in anchors)
             total = len(_SPACE.sub("", el.text_content()))
-            if total and linked / total > 0.7:
+            # a list of links among an article's text, not the content itself (a page that is only a list of links);
+            # one headed like a related list ("相关文章", "热点推荐", "Related") whatever the article's length
+            related = bool(_RELATED.match(_SPACE.sub("", el.text_content())[:12])) and total < region
+            if total and (linked / total > 0.7 and region - dropped - total >= 2 * (dropped + total) or related and linked / total > 0.5):
                 out.add(el)
+                dropped += total
     return out
 
 

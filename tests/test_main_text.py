@@ -120,3 +120,22 @@ def test_a_rotating_list_of_related_articles_is_chrome_even_without_a_telling_cl
     after = normalize_html(page(["冬季出行安全提示", "移民管理统计数据发布", "某地开展专项检查"]), "http://127.0.0.1/n.html")
     assert before.text == after.text and [link.url for link in before.links] == [link.url for link in after.links]
     assert "延期申请表" in before.text and len(before.links) == 3  # the attachments stay content
+
+
+@pytest.mark.parametrize("heading", ["相关新闻", "热点推荐", "Related articles"])
+def test_a_headed_related_list_is_chrome_even_next_to_a_short_notice(heading: str) -> None:
+    from crawler.normalize import normalize_html
+
+    def page(n: int) -> str:
+        items = "".join(f'<li><a href="/n/{n + i}.htm">新闻标题第{n + i}号：某地开展专项活动</a></li>' for i in range(4))
+        return f"<html><body><div class='a1'><p>K字签证每次停留不超过180日。</p><div class='b7'><h3>{heading}</h3><ul>{items}</ul></div></div></body></html>"
+
+    assert normalize_html(page(100), "http://127.0.0.1/n.html").text == normalize_html(page(200), "http://127.0.0.1/n.html").text == "K字签证每次停留不超过180日。"
+
+
+def test_a_page_that_is_only_a_list_of_links_keeps_it() -> None:
+    from crawler.normalize import normalize_html
+
+    links = normalize_html("<html><body><ul><li><a href='/a'>Link a</a></li><li><a href='/b'>Link b</a></li><li><a href='/c'>Link c</a></li></ul></body></html>",
+                           "http://127.0.0.1/l.html").links
+    assert [link.text for link in links] == ["Link a", "Link b", "Link c"]
