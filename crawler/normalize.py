@@ -158,7 +158,8 @@ def _repeats(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._
 
 
 _SPACE = re.compile(r"\s+")
-_RELATED = re.compile(r"(相关|热点|热门|推荐|最新|其他|更多)(链接|文章|阅读|新闻|推荐|资讯|信息|内容)|猜你喜欢|延伸阅读|(related|more|latest|popular)(links|articles|news|stories|content|posts|reading)?", re.I)
+_RELATED = re.compile(r"(相关|热点|热门|推荐|最新|其他|更多)(链接|文章|阅读|新闻|推荐|资讯|信息|内容)|猜你喜欢|延伸阅读"
+                      r"|(related|more|latest|popular)(links|articles|news|stories|content|posts|reading)?", re.I)
 _DOCUMENT = re.compile(r"\.(pdf|docx?|xlsx?|zip|rar|wps|et)(\?|$)", re.I)
 
 
