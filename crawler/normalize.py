@@ -86,8 +86,12 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
 
     article = not listing and not selector
 
+    drops: dict[tuple[etree._Element, ...], set[etree._Element]] = {}
+
     def dropped(elements: tuple[etree._Element, ...]) -> set[etree._Element]:
-        return _repeats(doc, elements) | (_link_lists(doc, elements) if article else set())
+        if elements not in drops:
+            drops[elements] = _repeats(doc, elements) | (_link_lists(doc, elements) if article else set())
+        return drops[elements]
 
     def lines_of(elements: tuple[etree._Element, ...]) -> list[str]:
         if elements not in seen:
@@ -95,10 +99,12 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
         return seen[elements]
 
     region = choose(doc, host, selector, listing, anchor, lines_of)
-    if region.how.startswith(("portal", "article links")) or (family and any(region.how.endswith(f": {css}") for css in family.listing)):
+    if article and (region.how.startswith(("portal", "article links")) or (family and any(region.how.endswith(f": {css}") for css in family.listing))):
         article = False  # a list of links is the content here
+        seen.clear()
+        drops.clear()
     drop = dropped(region.elements)
-    body_lines = _clean(doc.lines(region.elements, drop))
+    body_lines = lines_of(region.elements)
     if not body_lines:
         raise NoText(f"no text in the main content ({region.how})" + (f"; only a title: {heading[:60]!r}" if heading else ""))
     text = "\n".join(body_lines if not heading or any(heading in line for line in body_lines[:3]) else [heading, *body_lines])
@@ -158,6 +164,7 @@ def _repeats(doc: Document, elements: tuple[etree._Element, ...]) -> set[etree._
 
 
 _SPACE = re.compile(r"\s+")
+_LIST_TAGS = ("ul", "ol", "div", "dl", "table", "section")
 _RELATED = re.compile(r"(相关|热点|热门|推荐|最新|其他|更多)(链接|文章|阅读|新闻|推荐|资讯|信息|内容)|猜你喜欢|延伸阅读"
                       r"|(related|more|latest|popular)(links|articles|news|stories|content|posts|reading)?", re.I)
 _DOCUMENT = re.compile(r"\.(pdf|docx?|xlsx?|zip|rar|wps|et)(\?|$)", re.I)
@@ -169,25 +176,33 @@ def _link_lists(doc: Document, elements: tuple[etree._Element, ...]) -> set[etre
     article's own text outweighs them two to one. Lists of documents (attachments) are content, and so
     is a list that is most of the page."""
     out: set[etree._Element] = set()
+    anchors: dict[etree._Element, list[etree._Element]] = {}
+    for top in elements:  # each container's links, in one pass over the links (not one per container)
+        for a in top.iter("a"):
+            if a.get("href") and not doc.skipped(a):
+                for parent in a.iterancestors():
+                    if parent is top:
+                        break
+                    if parent.tag in _LIST_TAGS:
+                        anchors.setdefault(parent, []).append(a)
+    candidates = [el for el, found in anchors.items() if len(found) >= 3 and el not in elements]
+    if not candidates:
+        return out
     region = sum(len(_SPACE.sub("", top.text_content())) for top in elements)
     dropped = 0
-    for top in elements:
-        for el in doc.elements(top):
-            if el is top or el.tag not in ("ul", "ol", "div", "dl", "table", "section") or any(a in out for a in el.iterancestors()):
-                continue
-            anchors = [a for a in el.iter("a") if a.get("href")]
-            if len(anchors) < 3 or any(_DOCUMENT.search(a.get("href", "")) for a in anchors):
-                continue
-            linked = sum(len(_SPACE.sub("", a.text_content())) for a in anchors)
-            total = len(_SPACE.sub("", el.text_content()))
-            # a list of links among an article's text, not the content itself (a page that is only a list of links);
-            # one headed like a related list ("相关文章", "热点推荐", "Related") whatever the article's length
-            related = bool(_RELATED.match(_SPACE.sub("", el.text_content())[:12])) and total < region
-            if total and (linked / total > 0.7 and region - dropped - total >= 2 * (dropped + total) or related and linked / total > 0.5):
-                out.add(el)
-                dropped += total
+    for el in sorted(candidates, key=lambda e: sum(1 for _ in e.iterancestors())):  # outermost first
+        if any(a in out for a in el.iterancestors()) or any(_DOCUMENT.search(a.get("href", "")) for a in anchors[el]):
+            continue
+        linked = sum(len(_SPACE.sub("", a.text_content())) for a in anchors[el])
+        text = _SPACE.sub("", el.text_content())
+        total = len(text)
+        # a list of links among an article's text, not the content itself (a page that is only a list of links);
+        # one headed like a related list ("相关文章", "热点推荐", "Related") whatever the article's length
+        related = bool(_RELATED.match(text[:12])) and total < region
+        if total and (linked / total > 0.7 and region - dropped - total >= 2 * (dropped + total) or related and linked / total > 0.5):
+            out.add(el)
+            dropped += total
     return out
-
 
 def _links(doc: Document, region: Region, drop: set[etree._Element], base: str) -> tuple[Link, ...]:
     seen: dict[str, Link] = {}
