@@ -24,12 +24,13 @@ from notifier.channels import channel
 from notifier.digest import Digest, build, test_digest
 from notifier.subscribers import Subscriber
 from store import alerts as alert_store
-from store import deliveries
+from store import deliveries, pages
 from store.db import session_scope, utcnow
 from store.errors import DeliveryError, NotFound
 from store.models import Alert, Delivery, Page
 
 log = logging.getLogger(__name__)
+OPERATOR_PAGE = "kvwatch-delivery"  # the page id of operator notices about delivery (not a watched page)
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,14 @@ def _postpone(engine: Engine, delivery_ids: list[int], error: DeliveryError | No
         if permanent:
             sub_id, name = rest[0].subscriber_id, rest[0].channel
             known = session.scalar(select(Delivery.id).where(Delivery.subscriber_id == sub_id, Delivery.channel == name, Delivery.status == "failed").limit(1))
-            if known is None:
+            if known is None:  # the first refusal of this channel: one log line and one health notice, not one per digest
                 log.error("channel refused for good; its deliveries are marked failed until it is fixed: %s", error,
                           extra={"subscriber": sub_id, "channel": name})
+                pages.ensure(session, pages.PageRecord(id=OPERATOR_PAGE, url="kvwatch:delivery", name="kvwatch deliveries"))
+                alert_store.add(session, alert_store.NewAlert(
+                    key=f"{OPERATOR_PAGE}:{sub_id}:{name}:{rest[0].id}", page_id=OPERATOR_PAGE, url="", kind="health", relevant=True,
+                    summary=f"delivery to subscriber {sub_id} via {name} fails for good: {error}. Fix the channel; "
+                            f"`kvwatch subscribers` lists what waits as failed."), now)
         deliveries.mark_failed(session, rest, str(error) if error else "not confirmed", now, error.retry_after if error else None, permanent)
 
 

@@ -139,3 +139,23 @@ def test_a_page_that_is_only_a_list_of_links_keeps_it() -> None:
     links = normalize_html("<html><body><ul><li><a href='/a'>Link a</a></li><li><a href='/b'>Link b</a></li><li><a href='/c'>Link c</a></li></ul></body></html>",
                            "http://127.0.0.1/l.html").links
     assert [link.text for link in links] == ["Link a", "Link b", "Link c"]
+
+
+@pytest.mark.parametrize("h1", [True, False])
+def test_a_renamed_notice_is_a_change_with_or_without_an_h1(h1: bool) -> None:
+    from crawler.normalize import normalize_html
+
+    def page(title: str) -> str:
+        heading = "<h1>关于K字签证的通知</h1>" if h1 else ""
+        return f"<html><head><title>{title}_国家移民管理局</title></head><body><div>{heading}<p>K字签证每次停留不超过180日，可多次入境。</p></div></body></html>"
+
+    before, after = normalize_html(page("关于K字签证的通知"), "http://127.0.0.1/t.html"), normalize_html(page("关于K字签证的通知（修订）"), "http://127.0.0.1/t.html")
+    assert before.text.splitlines()[0] == "关于K字签证的通知" and after.text != before.text
+    assert "关于K字签证的通知（修订）" in after.text.splitlines()
+
+
+@pytest.mark.parametrize("counter", ["Number of views (4116)", "阅读次数(123)", "阅读次数（1,234）", "点击数：88", "点击数：", "浏览量 999", "页面生成时间 2026-09-28 23:12:36"])
+def test_counters_and_generation_stamps_are_not_text(counter: str) -> None:
+    from crawler.noise import clean_line
+
+    assert clean_line(f"K字签证每次停留不超过180日。{counter}") == "K字签证每次停留不超过180日。"

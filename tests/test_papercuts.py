@@ -85,6 +85,8 @@ def test_a_slack_webhook_that_is_gone_fails_for_good_and_says_so(tmp_path: Path,
         assert "FAILED slack: failed for good after 1 attempts: slack to 127.0.0.1" in listed and body in listed
         doctor = kvwatch("--db", db, "doctor", cwd=tmp_path, env=env)
         assert doctor.returncode == 1 and "FAIL delivery law" in doctor.stdout
+        notices = json.loads(kvwatch("--db", db, "alerts", "--json", "--kind", "health", cwd=tmp_path).stdout)
+        assert [n["page_id"] for n in notices] == ["kvwatch-delivery"] and "law via slack fails for good" in notices[0]["summary"]
 
 
 def test_retry_after_as_seconds_or_an_http_date() -> None:
@@ -200,3 +202,18 @@ def test_serve_passes_every_global_option_to_its_children() -> None:
     assert command[3:] == ["--watchlist", "w.toml", "--subscribers", "s.toml", "--log-json", "--log-level", "INFO", "crawl"]
     assert env["KVWATCH_DB"] == settings.db_url and not any("pw" in part for part in command)
     assert os.environ.get("KVWATCH_DB") != settings.db_url  # the child's environment, not ours
+
+
+def test_the_lock_file_pins_every_dependency_with_hashes() -> None:
+    import re
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {re.split(r"[<>=\[ ]", dep)[0].lower().replace("_", "-") for dep in project["dependencies"] + project["optional-dependencies"]["test"]}
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    pinned = {m.group(1).lower().replace("_", "-") for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.M)}
+    assert wanted <= pinned, wanted - pinned
+    blocks = re.split(r"^(?=[A-Za-z0-9_.-]+==)", lock, flags=re.M)[1:]  # one block per pinned package
+    assert len(blocks) == len(pinned) and all("--hash=sha256:" in block for block in blocks)
