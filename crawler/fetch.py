@@ -137,7 +137,7 @@ class WatchSpider(scrapy.Spider):
         self.parents: dict[str, str] = {}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        for plan in self.plans.values():
+        for plan in list(self.plans.values()):  # a snapshot: parse() adds linked pages to self.plans while this runs
             yield self.request_for(plan)
 
     def request_for(self, plan: FetchPlan) -> scrapy.Request:

@@ -179,3 +179,25 @@ def test_a_body_over_the_size_limit_is_an_error_not_a_page(server: FixtureServer
     assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
     fetches, snaps = _rows(sqlite_url)
     assert snaps == [] and fetches[0].outcome == "error" and "10000 bytes" in fetches[0].reason, fetches[0].reason
+
+
+def test_linked_pages_found_while_start_requests_are_still_read_do_not_stop_the_crawl() -> None:
+    """A fast answer that links a K-visa document adds a plan while Scrapy is still reading start(): every
+    watched page must still be requested (this once ended crawls with 'start_error', pages never fetched)."""
+    import asyncio
+
+    from crawler.fetch import FetchPlan, WatchSpider, linked_spec
+    from crawler.watchlist import PageSpec
+
+    specs = [PageSpec(id=f"p{i}", url=f"http://127.0.0.1:9/p{i}.html") for i in range(5)]
+    spider = WatchSpider(plans=[FetchPlan(s) for s in specs])
+
+    async def read() -> list[str]:
+        urls = []
+        async for request in spider.start():
+            urls.append(request.url)
+            if len(urls) == 1:  # the first page answered and linked a document
+                list(spider.follow(specs[0], [linked_spec(specs[0], "http://127.0.0.1:9/P020.pdf", "K字签证名单")]))
+        return urls
+
+    assert asyncio.run(read()) == [s.url for s in specs]

@@ -48,8 +48,8 @@ def test_cut_bodies_through_a_crawl_never_become_snapshots(server: FixtureServer
     write_watchlist(tmp_path, "\n".join(f'[[page]]\nid = "{p.stem}"\nurl = "{server.url(p.name)}"\nkind = "{"listing" if p.stem.endswith("-news") else "auto"}"\n'
                                         for p in CONTENT), crawl=PATIENT_CRAWL)
     assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
-    _, baseline = _rows(sqlite_url)
-    assert {s.page_id for s in baseline if "~" not in s.page_id} == {p.stem for p in CONTENT}
+    fetches, baseline = _rows(sqlite_url)
+    assert {s.page_id for s in baseline if "~" not in s.page_id} == {p.stem for p in CONTENT}, [(f.page_id, f.outcome, f.reason) for f in fetches if f.outcome != "ok"]
     for share in CUTS:
         for path in CONTENT:  # no Content-Length: the connection closes where the page is cut
             body = path.read_bytes()
