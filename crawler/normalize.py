@@ -99,8 +99,12 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
         return seen[elements]
 
     region = choose(doc, host, selector, listing, anchor, lines_of)
-    if article and (region.how.startswith(("portal", "article links")) or (family and any(region.how.endswith(f": {css}") for css in family.listing))):
-        article = False  # a list of links is the content here
+    def is_list(how: str) -> bool:
+        return how.startswith(("portal", "article links")) or bool(family and any(how.endswith(f": {css}") for css in family.listing))
+
+    # a list of links is the content of a portal or a listing, unless the page was read as an article before
+    if article and is_list(region.how) and not (anchor is not None and anchor.region and not is_list(anchor.region)):
+        article = False
         seen.clear()
         drops.clear()
     drop = dropped(region.elements)

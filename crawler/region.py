@@ -236,8 +236,12 @@ def _continuous(doc: Document, stats: Stats, anchor: Anchor, primary: Region, li
     if not target:
         return primary
     same_way = _method(anchor.region) == _method(primary.how)
-    p_f, p_recall = _match(lines_of(primary.elements), target)
-    if p_f >= 0.98 or (same_way and p_recall >= 0.5):
+    primary_lines = lines_of(primary.elements)
+    p_f, p_recall = _match(primary_lines, target)
+    if p_f >= 0.98:
+        return primary
+    crept = same_way and p_recall >= 0.5 and _links_crept_in(primary, primary_lines, set(previous))
+    if same_way and p_recall >= 0.5 and not crept:
         return primary
     size = sum(len(line.encode()) for line in previous)
     best: tuple[float, float, etree._Element | None] = (0.0, 0.0, None)
@@ -249,12 +253,27 @@ def _continuous(doc: Document, stats: Stats, anchor: Anchor, primary: Region, li
         if f > best[0]:
             best = (f, recall, el)
     f, recall, el = best
+    if crept:  # found the same way, but links the page did not show before came with it: a tighter element without them
+        if el is not None and f > p_f and recall >= p_recall - 0.02:
+            return Region((el,), f"anchored on the previous text, without links that crept in (match {f:.2f}; {primary.how} matched {p_f:.2f})")
+        return primary
     if el is not None and f >= ANCHOR_MIN and f >= p_f + ANCHOR_MARGIN and (not same_way or recall >= 0.8):
         return Region((el,), f"anchored on the previous text (match {f:.2f}; {primary.how} matched {p_f:.2f})")
     if p_recall < 0.5 and _method(primary.how) in ("whole body", "article links") and _method(anchor.region) not in ("whole body", "article links", ""):
         raise MainContentNotFound(f"main content not found: the previous main text is not on the page and only {primary.how!r} "
                                   f"was left (tried the family's selectors, text density and article links; before: {anchor.region})")
     return primary
+
+
+def _links_crept_in(region: Region, lines: list[str], previous: set[str]) -> bool:
+    """Are the region's new lines (nearly all) link texts — a menu or a related list a re-render let in, with
+    perhaps its short heading — rather than new text?"""
+    extra = [_NON_WORD.sub("", line) for line in lines if line not in previous]
+    if not extra:
+        return False
+    links = {_NON_WORD.sub("", a.text_content()) for el in region.elements for a in el.iter("a")}
+    linked = sum(len(line) for line in extra if line in links)
+    return linked >= 0.8 * sum(len(line) for line in extra)
 
 
 def _method(how: str) -> str:
