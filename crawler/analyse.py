@@ -152,10 +152,13 @@ def record_facts(session: Session, page: Page, snap: Snapshot) -> list[fact_stor
 
 def fact_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAlert | None:
     """Record the snapshot's facts and alert on what changed."""
-    return fact_alert_for(page, snap, record_facts(session, page, snap))
+    first = not alerts.earlier_snapshots(session, snap, 1)
+    return fact_alert_for(page, snap, record_facts(session, page, snap), baseline=first)
 
 
-def fact_alert_for(page: Page, snap: Snapshot, changes: list[fact_store.FactChange], key_suffix: str = "") -> alerts.NewAlert | None:
+def fact_alert_for(page: Page, snap: Snapshot, changes: list[fact_store.FactChange], key_suffix: str = "", baseline: bool = False) -> alerts.NewAlert | None:
+    """The alert for a snapshot's fact changes. On a page's first snapshot they are its `baseline`: what the
+    page says, not news (digests summarise them in a few lines instead of listing each as new)."""
     if not changes:
         return None
     name = page.name or page.id
@@ -163,7 +166,7 @@ def fact_alert_for(page: Page, snap: Snapshot, changes: list[fact_store.FactChan
     return alerts.NewAlert(
         key=f"{page.id}:fact:{snap.id}{key_suffix}", page_id=page.id, url=page.url, kind="fact", relevant=True,
         summary=f"K visa — {heads} ({name})"[:500], diff="\n".join(dict.fromkeys(c.evidence for c in changes)),
-        to_snapshot_id=snap.id, facts=tuple(c.as_dict() for c in changes),
+        to_snapshot_id=snap.id, facts=tuple({**c.as_dict(), **({"baseline": True} if baseline else {})} for c in changes),
     )
 
 

@@ -62,7 +62,7 @@ def _page(session: Session, page: Page, since: datetime | None, deliver_backfill
         known = {(f["field"], f.get("old"), f.get("new")) for alert in stored for f in alert.facts}
         missing = [c for c in changes if (c.field, c.old, c.new) not in known]  # transitions no stored alert tells
         suffix = ":backfill:" + ",".join(sorted(c.field for c in missing)) if stored else ""
-        new = fact_alert_for(page, snap, missing, suffix)
+        new = fact_alert_for(page, snap, missing, suffix, baseline=snap.id == snaps[0].id and since is None)
         if new is not None and alert_store.add(session, replace(new, backfilled=not deliver_backfill), snap.first_seen):
             backfilled += 1
         flipped += _relevance(session, page, snap, deliver_backfill)

@@ -10,6 +10,7 @@ or Markdown link syntax arrive as inert text.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from notifier.subscribers import Subscriber
 from store.alerts import to_json
-from store.facts import humanize, label
+from store.facts import LABELS, humanize, label
 
 SLACK_MAX_BLOCKS = 45      # Slack allows 50 per message; keep room for header and footer
 SLACK_MAX_TEXT = 2900      # a text object allows 3000 characters
@@ -47,6 +48,15 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """One line of "K visa today": a field's values on the pages first read, with the sources saying each."""
+
+    label: str
+    text: str
+    alert_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Digest:
     subscriber_id: str
     subscriber_name: str
@@ -56,18 +66,33 @@ class Digest:
     changes: tuple[Entry, ...]
     health: tuple[Entry, ...]
     payload: tuple[dict[str, Any], ...] = ()  # the alerts as `kvwatch alerts --json` prints them (for JSON webhooks)
+    baseline: tuple[Baseline, ...] = ()       # what newly read pages say: the state, summarised, not news
 
     @property
     def alert_ids(self) -> tuple[int, ...]:
         items: tuple[Headline | Entry, ...] = (*self.headlines, *self.notices, *self.changes, *self.health)
-        return tuple(sorted({x.alert_id for x in items}))
+        return tuple(sorted({x.alert_id for x in items} | {i for b in self.baseline for i in b.alert_ids}))
+
+    @property
+    def lead(self) -> str:
+        """The most important thing in the digest: a fact change, else a notice, a content change, the
+        state of the K visa (a first digest), page health."""
+        if self.headlines:
+            return self.headlines[0].text
+        if self.notices:
+            return f"new K-visa notice — {self.notices[0].summary}"
+        if self.changes:
+            return self.changes[0].summary
+        if self.baseline:
+            return f"K visa today: {self.baseline[0].label} {self.baseline[0].text}"
+        if self.health:
+            return f"page health — {self.health[0].summary}"
+        return "nothing new"
 
     @property
     def subject(self) -> str:
-        if self.headlines:
-            more = len(self.alert_ids) - 1
-            return f"kvwatch: {self.headlines[0].text}" + (f" (+{more} more)" if more else "")
-        return f"kvwatch: {len(self.alert_ids)} K-visa update{'s' if len(self.alert_ids) != 1 else ''}"
+        count = len(self.headlines) + len(self.notices) + len(self.changes) + len(self.health) + (1 if self.baseline else 0)
+        return f"kvwatch: {self.lead}" + (f" (+{count - 1} more)" if count > 1 else "")
 
 
 def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str], now: datetime) -> Digest:
@@ -78,11 +103,15 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
     notices: list[Entry] = []
     changes: list[Entry] = []
     health: list[Entry] = []
+    stated: dict[str, dict[str, list[tuple[str, int]]]] = {}  # baseline: field → value → (source, alert id)
     for alert in alerts:
         source = page_names.get(alert.page_id) or page_names.get(alert.page_id.split("~")[0]) or alert.page_id
         if alert.kind == "fact":
             for fact in alert.facts:
                 if subscriber.fields and fact["field"] not in subscriber.fields:
+                    continue
+                if fact.get("baseline") and fact.get("old") is None and fact.get("new") is not None:
+                    stated.setdefault(fact["field"], {}).setdefault(fact["new"], []).append((source, alert.id))
                     continue
                 headlines.append(Headline(_headline(fact, source, when(alert.detected_at)), fact.get("evidence", ""), source, alert.url, alert.id))
             continue
@@ -92,7 +121,27 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
     # Stamped with the newest alert's time, not the send time, so a retried digest is identical.
     stamp = max((a.detected_at for a in alerts), default=now)
     return Digest(subscriber.id, subscriber.name or subscriber.id, when(stamp), tuple(headlines), tuple(notices), tuple(changes), tuple(health),
-                  tuple(to_json(a) for a in alerts))
+                  tuple(to_json(a) for a in alerts), _baseline(stated))
+
+
+def _baseline(stated: dict[str, dict[str, list[tuple[str, int]]]]) -> tuple[Baseline, ...]:
+    """'stay per entry: 180 days (Embassy in Malaysia, NIA and 6 more agree); 90 days (1 source: Consulate in Chicago)'."""
+    out = []
+    for field in sorted(stated, key=lambda f: list(LABELS).index(f) if f in LABELS else len(LABELS)):
+        values = sorted(stated[field].items(), key=lambda item: -len({s for s, _ in item[1]}))
+        parts = []
+        for value, said in values:
+            sources = list(dict.fromkeys(s for s, _ in said))
+            named = ", ".join(sources) if len(sources) <= 3 else f"{', '.join(sources[:2])} and {len(sources) - 2} more"
+            agree = " agree" if len(sources) > 1 else ""
+            parts.append(f"{_short(humanize(field, value))} ({named}{agree})")
+        ids = tuple(sorted({i for said in stated[field].values() for _, i in said}))
+        out.append(Baseline(label(field), "; ".join(parts), ids))
+    return tuple(out)
+
+
+def _short(text: str, width: int = 160) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _headline(fact: dict[str, Any], source: str, when: str) -> str:
@@ -121,34 +170,52 @@ def render_html(digest: Digest) -> str:
 
 
 def render_slack(digest: Digest) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
-    """Slack messages, each (the alert ids it carries, the payload); long digests are split, never truncated."""
-    groups: list[tuple[int, list[dict[str, Any]]]] = []
+    """Slack messages, each (the alert ids it carries, the payload): changes first, the state of the K visa
+    next, page health in messages of its own; long digests are split, never truncated, and each message's
+    header counts what it holds."""
+    groups: list[tuple[str, tuple[int, ...], list[dict[str, Any]]]] = []  # (part kind, alert ids, blocks)
     for h in digest.headlines:
-        groups.append((h.alert_id, _plain(h.text) + _plain(f"“{h.evidence}”" if h.evidence else "") + [_link(h.url, h.source)]))
-    for title, entries in (("New K-visa notices and documents", digest.notices), ("Other changes", digest.changes), ("Page health", digest.health)):
+        groups.append(("fact change", (h.alert_id,), _plain(h.text) + _plain(f"“{h.evidence}”" if h.evidence else "") + [_link(h.url, h.source)]))
+    for kind, title, entries in (("notice", "New K-visa notice or document", digest.notices), ("change", "Other change", digest.changes)):
         for e in entries:
             body = f"{e.summary}\n{e.diff}" if e.diff else e.summary
             links = [_link(url, text) for text, url in e.links] or [_link(e.url, e.source)]
-            groups.append((e.alert_id, _plain(f"[{title}] {body}") + links))
-    messages: list[tuple[list[int], list[dict[str, Any]]]] = []
+            groups.append((kind, (e.alert_id,), _plain(f"[{title}] {body}") + links))
+    if digest.baseline:
+        text = "K visa today, as the pages you follow state it:\n" + "\n".join(f"• {b.label}: {b.text}" for b in digest.baseline)
+        groups.append(("state", tuple(i for b in digest.baseline for i in b.alert_ids), _plain(text)))
+    health: list[tuple[str, tuple[int, ...], list[dict[str, Any]]]] = [
+        ("health", (e.alert_id,), _plain(f"[Page health] {e.summary}") + [_link(e.url, e.source)]) for e in digest.health]
+    messages = _pack(groups) + _pack(health)  # health never shares a message with changes
+    total = len(messages)
+    return [(tuple(ids), {"text": f"kvwatch: {what} ({n}/{total})", "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": f"kvwatch: {what}"[:150]}}, *blocks,
+                {"type": "context", "elements": [{"type": "plain_text", "text": f"{digest.generated} · part {n} of {total}"}]}]})
+            for n, (ids, blocks, what) in enumerate(messages, start=1)]
+
+
+def _pack(groups: list[tuple[str, tuple[int, ...], list[dict[str, Any]]]]) -> list[tuple[list[int], list[dict[str, Any]], str]]:
+    """Groups into messages of at most SLACK_MAX_BLOCKS blocks, each with a header saying what it holds."""
+    messages: list[tuple[list[int], list[dict[str, Any]], str]] = []
     blocks: list[dict[str, Any]] = []
     ids: list[int] = []
-    header = {"type": "header", "text": {"type": "plain_text", "text": "kvwatch: K-visa updates"[:150]}}
-    for alert_id, group in groups:
+    kinds: Counter[str] = Counter()
+    for kind, alert_ids, group in groups:
         if blocks and len(blocks) + len(group) > SLACK_MAX_BLOCKS:
-            messages.append((ids, blocks))
-            blocks, ids = [], []
+            messages.append((ids, blocks, _counted(kinds)))
+            blocks, ids, kinds = [], [], Counter()
         blocks.extend(group)
-        if alert_id not in ids:
-            ids.append(alert_id)
+        ids.extend(i for i in alert_ids if i not in ids)
+        kinds[kind] += 1
     if blocks:
-        messages.append((ids, blocks))
-    total = len(messages)
-    return [
-        (tuple(ids), {"text": f"kvwatch: {len(ids)} K-visa update(s) ({n}/{total})", "blocks": [header, *blocks,
-                      {"type": "context", "elements": [{"type": "plain_text", "text": f"{digest.generated} · part {n} of {total}"}]}]})
-        for n, (ids, blocks) in enumerate(messages, start=1)
-    ]
+        messages.append((ids, blocks, _counted(kinds)))
+    return messages
+
+
+def _counted(kinds: Counter[str]) -> str:
+    names = {"fact change": "fact change", "notice": "new notice", "change": "other change", "state": "K visa today", "health": "page-health notice"}
+    parts = [name if kind == "state" else f"{kinds[kind]} {name}{'s' if kinds[kind] != 1 else ''}" for kind, name in names.items() if kinds[kind]]
+    return ", ".join(parts)
 
 
 def _plain(text: str) -> list[dict[str, Any]]:

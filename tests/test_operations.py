@@ -97,7 +97,7 @@ def test_run_crawls_then_delivers_and_summarises_in_one_line(server: FixtureServ
         result = kvwatch("--db", sqlite_url, "run", cwd=tmp_path, env=smtp.env)
     assert result.returncode == 0 and result.stderr == "", result.stderr  # quiet unless asked
     assert result.stdout.strip() == "run: 2 pages fetched, 0 unchanged (304), 0 failed, 2 changed; 2 alerts; 1 messages sent"
-    assert "K visa — stay per entry: 180 days (new" in smtp.inbox.messages[0]["Subject"]
+    assert smtp.inbox.messages[0]["Subject"].startswith("kvwatch: K visa today: stay per entry 180 days (")  # a baseline is a summary, not news
     verbose = kvwatch("--db", sqlite_url, "-v", "run", cwd=tmp_path)
     assert "page=embassy-my-visa" in verbose.stderr and "outcome=not_modified" in verbose.stderr and "duration_ms=" in verbose.stderr
     assert "(no subscribers" not in verbose.stdout
@@ -173,4 +173,4 @@ def test_demo_runs_offline_and_shows_the_fact_change(tmp_path: Path) -> None:
     assert "cycle 2: only the visit counter changed\ncrawled 1 pages: 1 ok; 0 new snapshots; 0 alerts" in out
     assert "K visa — stay per entry: 90 days → 180 days" in out
     assert "每次停留不超过[-90-]{+180+}日" in out
-    assert "K-VISA FACTS" in out and "关于K字签证延期办理的通知" in out
+    assert "K-VISA FACT CHANGES" in out and "关于K字签证延期办理的通知" in out

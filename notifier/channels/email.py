@@ -1,4 +1,5 @@
-"""Email through SMTP: multipart text + HTML, UTF-8, Message-ID, Date and List-Unsubscribe.
+"""Email through SMTP: multipart text + HTML, UTF-8, Message-ID and Date. No List-Unsubscribe header:
+nothing here processes unsubscribe requests, so none is promised; the footer says whom to ask.
 
 Settings come only from the environment: KVWATCH_SMTP_HOST (localhost), KVWATCH_SMTP_PORT (25),
 KVWATCH_SMTP_SECURITY (none | starttls | tls; default starttls on 587, tls on 465, else none),
@@ -55,7 +56,6 @@ def message(digest: Digest, subscriber: Subscriber, sender: str, now: datetime) 
     msg["To"] = ", ".join(subscriber.email)
     msg["Date"] = format_datetime(now.replace(tzinfo=UTC))
     msg["Message-ID"] = f"<kvwatch.{key}@{domain}>"
-    msg["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe%20{subscriber.id}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(render_text(digest), charset="utf-8")
     msg.add_alternative(render_html(digest), subtype="html", charset="utf-8")
