@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -246,22 +247,33 @@ def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response)
 
 
 def describe_failure(failure: Failure, settings: Any) -> tuple[str, str]:
-    """A download failure as (outcome, reason)."""
+    """A download failure as (outcome, reason): words for people (they reach health notices), never a
+    Python or Twisted repr."""
     exc = failure.value
     for kinds, outcome, reason in _FAILURE_REASONS:
         if isinstance(exc, kinds):
-            return outcome, reason.format(exc=str(exc)[:160], timeout=settings.getfloat("DOWNLOAD_TIMEOUT"), maxsize=settings.getint("DOWNLOAD_MAXSIZE"))
-    return "error", f"{type(exc).__name__}: {str(exc)[:200]}"
+            return outcome, reason.format(exc=_said(exc), timeout=settings.getfloat("DOWNLOAD_TIMEOUT"), size=_size(settings.getint("DOWNLOAD_MAXSIZE")))
+    return "error", f"{type(exc).__name__}: {_said(exc)}"
+
+
+def _said(exc: BaseException) -> str:
+    """An exception's own words on one line, without the reprs of wrapped Twisted failures."""
+    text = " ".join(str(exc).split())
+    return re.sub(r"\[?<twisted\.python\.failure\.Failure [\w.]+: ?(.*?)>\]?", r"\1", text)[:160].strip(" .:")
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit} bytes"
 
 
 _FAILURE_REASONS: tuple[tuple[tuple[type[BaseException], ...], str, str], ...] = (
     ((IgnoreRequest,), "blocked", "not fetched: forbidden by robots.txt or a middleware ({exc})"),
     ((DownloadTimeoutError, TimeoutError, TCPTimedOutError), "error", "timeout after {timeout:g} s"),
-    ((CannotResolveHostError, DNSLookupError), "error", "{exc}"),
-    ((DownloadConnectionRefusedError, ConnectionRefusedError), "error", "connection refused"),
-    ((ResponseDataLossError,), "error", "truncated body (the connection closed before the declared length)"),
-    ((DownloadCancelledError,), "error", "download cancelled (larger than {maxsize} bytes?): {exc}"),
-    ((DownloadFailedError, ResponseFailed, ConnectionLost, ResponseNeverReceived), "error", "connection reset or closed: {exc}"),
+    ((CannotResolveHostError, DNSLookupError), "error", "the host name does not resolve (DNS): {exc}"),
+    ((DownloadConnectionRefusedError, ConnectionRefusedError), "error", "connection refused by the server"),
+    ((ResponseDataLossError,), "error", "truncated: the connection closed before the declared length"),
+    ((DownloadCancelledError,), "error", "body larger than {size} (the [crawl] max_bytes limit)"),
+    ((DownloadFailedError, ResponseFailed, ConnectionLost, ResponseNeverReceived), "error", "connection reset by the server"),
 )
 
 

@@ -66,7 +66,8 @@ def classify_status(status: int, body: bytes) -> tuple[str, str] | None:
 def classify_text(text: str) -> tuple[str, str] | None:
     """`maintenance` for a short "系统维护中"-style page served with status 200."""
     if len(text) < 600 and _MAINTENANCE.search(text):
-        return "maintenance", f"maintenance page: {text[:60]!r}"
+        first = " ".join(text.split())[:60]
+        return "maintenance", f"maintenance page ({first})"
     if not text.strip():
         return "error", "no text in the main content"
     return None

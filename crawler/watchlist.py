@@ -88,6 +88,11 @@ def parse(data: dict[str, Any], path: str = "<watchlist>") -> Watchlist:
     _no_unknown(data, TOP_KEYS, path, None)
     defaults = _table(data, "defaults", path)
     _no_unknown(defaults, DEFAULT_KEYS, path, "[defaults]")
+    if "interval" in defaults:  # checked here, so an error names [defaults], not the first page that inherits it
+        _duration(defaults["interval"], path, "[defaults]")
+    if "proxy" in defaults:
+        _proxy(defaults["proxy"], path, "[defaults]")
+    _bool(defaults, "robots", True, path, "[defaults]")
     crawl = _crawl_settings(_table(data, "crawl", path), path)
     entries = data.get("page", [])
     if not isinstance(entries, list) or not entries:

@@ -86,7 +86,24 @@ class Context:
         return ("WARNING", "INFO", "DEBUG")[min(self.verbose, 2)]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Group(click.Group):
+    """Click, with usage errors in kvwatch's one-line format: `kvwatch: <what>; see kvwatch COMMAND --help`, exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path.replace(exc.ctx.find_root().info_name or "", "kvwatch", 1) if exc.ctx else "kvwatch"
+            click.echo(f"kvwatch: {exc.format_message().rstrip('.')}; see `{where} --help`", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("kvwatch: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kvwatch", prog_name="kvwatch")
 @click.option("--db", envvar="KVWATCH_DB", help="Database URL (default: $KVWATCH_DB, ./kvwatch.db, or the user data directory's).")
 @click.option("--watchlist", envvar="KVWATCH_WATCHLIST", help="The watchlist file (default: ./watchlist.toml, else the user config directory's).")

@@ -52,21 +52,22 @@ def history(obj: Context, page_id: str, attempts: bool, as_json: bool) -> None:
                      "duration_ms": f.duration_ms, "reason": f.reason} for f in reversed(snapshots_mod.attempts(session, page_id, limit=200))]
         else:
             snaps = snapshots_mod.history(session, page_id)
-            rows = [{"id": s.id, "first_seen": s.first_seen, "last_seen": s.last_seen, "hash": s.hash, "chars": len(s.text),
-                     "title": s.title, "region": s.region} for s in snaps]
+            rows = [{"number": n, "id": s.id, "first_seen": s.first_seen, "last_seen": s.last_seen, "hash": s.hash, "chars": len(s.text),
+                     "title": s.title, "region": s.region} for n, s in enumerate(snaps, start=1)]
     if as_json:
         echo_json(rows)
     elif attempts:
         for f in rows:
             click.echo(f"{f['started_at']}  {f['outcome']:12} {f['status'] or '-':>4} {f['bytes']:>8}B {f['duration_ms']:>6}ms  {f['reason']}")
     else:
+        click.echo(f"{'#':>4} {'ID':>7}  {'FIRST SEEN':21}   {'LAST SEEN':21}  {'HASH':12}  {'CHARS':>6}  TITLE")
         for s in rows:
-            click.echo(f"{s['id']:>6}  {when(s['first_seen'])} → {when(s['last_seen'])}  {s['hash'][:12]}  {s['chars']:>6} chars  {s['title'][:50]}")
+            click.echo(f"{s['number']:>4} {'id:' + str(s['id']):>7}  {when(s['first_seen']):21} → {when(s['last_seen']):21}  {s['hash'][:12]}  {s['chars']:>6}  {s['title'][:50]}")
 
 
 @main.command()
 @click.argument("page_id")
-@click.option("--at", "at", metavar="SNAPSHOT_OR_DATE", help="A snapshot id or an ISO date/time (UTC).")
+@click.option("--at", "at", metavar="N|id:ID|DATE", help="A snapshot number from `history` (1 is the first), id:ID, or an ISO date/time (UTC).")
 @click.option("--raw", is_flag=True, help="Print the raw body as fetched instead of the normalized text.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the snapshot's text, links and times.")
 @click.pass_obj
@@ -100,8 +101,8 @@ def show(obj: Context, page_id: str, at: str | None, raw: bool, as_json: bool) -
 
 @main.command("diff")
 @click.argument("page_id")
-@click.option("--from", "from_", metavar="SNAPSHOT_OR_DATE", help="Older side (default: the snapshot before --to).")
-@click.option("--to", "to", metavar="SNAPSHOT_OR_DATE", help="Newer side (default: the current snapshot).")
+@click.option("--from", "from_", metavar="N|id:ID|DATE", help="Older side: a snapshot number from `history` (1 is the first), id:ID, or a date (default: the snapshot before --to).")
+@click.option("--to", "to", metavar="N|id:ID|DATE", help="Newer side (default: the current snapshot).")
 @click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]), default="text", show_default=True)
 @click.pass_obj
 @fail_cleanly

@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,10 +52,10 @@ class DaemonSettings:
     log_json: bool = False
     log_level: str | None = None
 
-    def child_command(self, *args: str) -> tuple[list[str], dict[str, str]]:
+    def child_command(self, *args: str, watchlist: str | None = None) -> tuple[list[str], dict[str, str]]:
         """A `kvwatch` child with every global option of the daemon; the database URL (and its
         password) goes through the environment, never the command line that `ps` shows."""
-        command = [sys.executable, "-m", "kvwatch", "--watchlist", self.watchlist_path, "--subscribers", self.subscribers_path,
+        command = [sys.executable, "-m", "kvwatch", "--watchlist", watchlist or self.watchlist_path, "--subscribers", self.subscribers_path,
                    *(["--log-json"] if self.log_json else []), *(["--log-level", self.log_level] if self.log_level else ["-v"] * self.verbose), *args]
         return command, {**os.environ, "KVWATCH_DB": self.db_url}
 
@@ -77,7 +79,10 @@ class Daemon:
         self.settings = settings
         self.engine = prepare(make_engine(settings.db_url))
         self.watchlist = watchlist_mod.load(settings.watchlist_path)
+        self.good_copy = Path(tempfile.mkdtemp(prefix="kvwatch-serve-")) / "watchlist.toml"  # what crawl children read
+        self.good_copy.write_bytes(Path(settings.watchlist_path).read_bytes())
         self.mtime = Path(settings.watchlist_path).stat().st_mtime
+        self.broken_mtime: float | None = None
         self.scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = threading.Event()
@@ -88,7 +93,10 @@ class Daemon:
         signal.signal(signal.SIGINT, self.stop)
         self.scheduler.add_job(self.tick, "interval", seconds=self.settings.tick, next_run_time=datetime.now(), id="tick")
         log.info("kvwatch daemon started: %d pages, tick every %gs", len(self.watchlist.pages), self.settings.tick)
-        self.scheduler.start()
+        try:
+            self.scheduler.start()
+        finally:
+            shutil.rmtree(self.good_copy.parent, ignore_errors=True)
         log.info("kvwatch daemon stopped after %d crawl cycles", self.cycles)
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
@@ -112,16 +120,29 @@ class Daemon:
             self.deliver()
 
     def reload_if_changed(self) -> None:
+        """Reload a changed watchlist; a broken edit is logged once (not every tick) and the old list kept."""
         try:
             mtime = Path(self.settings.watchlist_path).stat().st_mtime
-            if mtime != self.mtime:
-                self.watchlist, self.mtime = watchlist_mod.load(self.settings.watchlist_path), mtime
-                log.info("watchlist reloaded: %d pages", len(self.watchlist.pages))
+        except OSError as exc:
+            mtime = -1.0
+            error: Exception | None = exc
+        else:
+            error = None
+        if mtime in (self.mtime, self.broken_mtime):
+            return
+        try:
+            if error is not None:
+                raise error
+            text = Path(self.settings.watchlist_path).read_bytes()
+            self.watchlist, self.mtime = watchlist_mod.load(self.settings.watchlist_path), mtime
+            self.good_copy.write_bytes(text)  # children crawl the list the daemon validated, never a broken edit
+            log.info("watchlist reloaded: %d pages", len(self.watchlist.pages))
         except (KvwatchError, OSError) as exc:
+            self.broken_mtime = mtime
             log.error("watchlist not reloaded, keeping the previous one: %s", exc)
 
     def crawl(self, due: tuple[str, ...]) -> None:
-        command, env = self.settings.child_command("crawl", *(arg for page_id in due for arg in ("--only", page_id)))
+        command, env = self.settings.child_command("crawl", *(arg for page_id in due for arg in ("--only", page_id)), watchlist=str(self.good_copy))
         self.child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
         try:
             out, _ = self.child.communicate(timeout=CHILD_TIMEOUT_SECONDS)

@@ -52,6 +52,8 @@ class ThirdParty(logging.Filter):
         self.minimum = {"WARNING": logging.CRITICAL, "INFO": logging.WARNING}.get(level, logging.DEBUG)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apscheduler") and "maximum number of running instances" in record.getMessage():
+            return self.minimum <= logging.DEBUG  # a tick skipped while a crawl runs is expected: debug only
         return not record.name.startswith(self.PREFIXES) or record.levelno >= self.minimum
 
 

@@ -11,7 +11,7 @@ import zstandard
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.errors import NotFound
+from store.errors import NotFound, UsageError
 from store.models import Fetch, Snapshot
 
 _ZSTD_LEVEL = 3
@@ -133,11 +133,15 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
 
 def resolve(session: Session, page_id: str, at: str | None) -> Snapshot:
-    """A snapshot by id, or the one current at an ISO date/time (UTC), or the current one."""
+    """A snapshot by its number on the page (1 is the first: `kvwatch history` shows them), by global id
+    (`id:123`, as links and JSON carry), the one current at an ISO date/time (UTC), or the current one."""
     if at is None:
         snap = current(session, page_id)
     elif at.isdigit():
-        snap = session.get(Snapshot, int(at))
+        snap = session.scalars(select(Snapshot).where(Snapshot.page_id == page_id).order_by(Snapshot.id).offset(int(at) - 1).limit(1)).first() \
+            if int(at) >= 1 else None
+    elif at.startswith("id:") and at[3:].isdigit():
+        snap = session.get(Snapshot, int(at[3:]))
         snap = snap if snap is not None and snap.page_id == page_id else None
     elif _DATE.match(at):
         moment = datetime.fromisoformat(at if len(at) > 10 else at + "T23:59:59")
@@ -146,7 +150,7 @@ def resolve(session: Session, page_id: str, at: str | None) -> Snapshot:
             .order_by(Snapshot.id.desc()).limit(1)
         ).first()
     else:
-        raise NotFound(f"{at!r} is neither a snapshot id nor a date like 2026-11-25 or 2026-11-25T10:00")
+        raise UsageError(f"{at!r} is neither a snapshot number (1, 2, …), an id (id:123) nor a date like 2026-11-25 or 2026-11-25T10:00")
     if snap is None:
         raise NotFound(f"page {page_id!r} has no snapshot" + (f" at {at}" if at else " yet"))
     return snap

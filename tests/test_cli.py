@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 from pathlib import Path
@@ -75,16 +76,28 @@ def test_postgres_run_lock_blocks_a_second_run(pg_url: str, tmp_path: Path) -> N
 def test_unknown_ids_and_dates_are_one_line_errors(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
     write_watchlist(tmp_path, f'[[page]]\nid = "nia-news"\nurl = "{server.url("nia-news.html")}"\nkind = "listing"\n')
     assert kvwatch("--db", sqlite_url, "crawl", "--only", "nia-news", cwd=tmp_path).returncode == 0
-    for args, words in [
-        (("crawl", "--only", "nope"), "no page with id 'nope'"),
-        (("show", "nope"), "no page with id 'nope'"),
-        (("show", "nia-news", "--at", "yesterday"), "neither a snapshot id nor a date"),
-        (("show", "nia-news", "--at", "2020-01-01"), "has no snapshot at 2020-01-01"),
+    for args, words, code in [
+        (("crawl", "--only", "nope"), "no page with id 'nope'", 1),
+        (("show", "nope"), "no page with id 'nope'", 1),
+        (("show", "nia-news", "--at", "yesterday"), "'yesterday' is neither a snapshot number", 2),
+        (("show", "nia-news", "--at", "2020-01-01"), "has no snapshot at 2020-01-01", 1),
+        (("show", "nia-news", "--at", "7"), "has no snapshot at 7", 1),
+        (("alerts", "--kind", "bogus"), "Invalid value for '--kind'", 2),
+        (("crawl", "--bogus"), "No such option '--bogus'; see `kvwatch crawl --help`", 2),
+        (("frobnicate",), "No such command 'frobnicate'", 2),
     ]:
         result = kvwatch("--db", sqlite_url, *args, cwd=tmp_path)
-        assert result.returncode == 1 and words in result.stderr, (args, result.stderr)
+        assert result.returncode == code and words in result.stderr, (args, result.stderr)
+        assert result.stderr.startswith("kvwatch: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
     history = kvwatch("--db", sqlite_url, "history", "nia-news", cwd=tmp_path)
-    assert history.returncode == 0 and len(history.stdout.strip().splitlines()) == 1
+    assert history.returncode == 0 and history.stdout.splitlines()[1].split()[:2] == ["1", f"id:{json.loads(kvwatch('--db', sqlite_url, 'history', 'nia-news', '--json', cwd=tmp_path).stdout)[0]['id']}"]
+    assert kvwatch("--db", sqlite_url, "show", "nia-news", "--at", "1", cwd=tmp_path).stdout == kvwatch("--db", sqlite_url, "show", "nia-news", cwd=tmp_path).stdout
+
+
+def test_watchlist_errors_in_defaults_name_defaults(tmp_path: Path) -> None:
+    (tmp_path / "watchlist.toml").write_text('[defaults]\ninterval = "soon"\n\n[[page]]\nid = "a"\nurl = "https://a.example/"\n', encoding="utf-8")
+    result = kvwatch("crawl", cwd=tmp_path)
+    assert result.returncode == 3 and result.stderr.strip() == "kvwatch: watchlist.toml: [defaults]: key 'interval': must be seconds or a duration like '30m', '6h', '1d', got 'soon'"
 
 
 def _closed_port() -> int:

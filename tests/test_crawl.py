@@ -97,8 +97,8 @@ FAILURES = {
     "http-502": (Route(502, b"<html><body>Bad Gateway</body></html>"), "error", "HTTP 502"),
     "challenge-412": (Route(412, (PAGES / "challenge-412.html").read_bytes(), {"Content-Type": "text/html"}), "blocked", "HTTP 412"),
     "challenge-200": (Route(200, (PAGES / "challenge-412.html").read_bytes(), {"Content-Type": "text/html"}), "blocked", "anti-bot"),
-    "maintenance": (Route(200, (PAGES / "maintenance.html").read_bytes(), {"Content-Type": "text/html"}), "maintenance", "maintenance page"),
-    "reset": (Route(behaviour="reset"), "error", "connection"),
+    "maintenance": (Route(200, (PAGES / "maintenance.html").read_bytes(), {"Content-Type": "text/html"}), "maintenance", "maintenance page (系统维护"),
+    "reset": (Route(behaviour="reset"), "error", "connection reset by the server"),
     "truncated": (Route(200, b"<html><body><main>" + "停留期180日".encode() * 50, {"Content-Type": "text/html"}, behaviour="truncate"), "error", "truncated"),
     "empty": (Route(200, b"", {"Content-Type": "text/html"}), "error", "empty body"),
     "timeout": (Route(200, b"<html></html>", behaviour="stall", stall_seconds=9), "error", "timeout"),
@@ -124,6 +124,7 @@ def test_every_failure_mode_is_recorded_and_never_replaces_the_snapshot(server: 
     last = {f.page_id: f for f in fetches}
     for name, (_, outcome, reason) in FAILURES.items():
         assert (last[name].outcome, reason in last[name].reason) == (outcome, True), (name, last[name].outcome, last[name].reason)
+        assert not any(junk in last[name].reason for junk in ("<twisted", "Failure", "\\n", "\n", "?")), (name, last[name].reason)  # words for people
         assert last[name].snapshot_id is None
     # first crawl: 1 request; second: the 502 and one retry (retries = 1)
     assert len(server.requests_for("http-502.html")) == 3
@@ -178,7 +179,7 @@ def test_a_body_over_the_size_limit_is_an_error_not_a_page(server: FixtureServer
     write_watchlist(tmp_path, f'[[page]]\nid = "huge"\nurl = "{server.url("huge.html")}"\n', crawl=TEST_CRAWL + "max_bytes = 10000\n")
     assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
     fetches, snaps = _rows(sqlite_url)
-    assert snaps == [] and fetches[0].outcome == "error" and "10000 bytes" in fetches[0].reason, fetches[0].reason
+    assert snaps == [] and fetches[0].outcome == "error" and fetches[0].reason == "body larger than 10000 bytes (the [crawl] max_bytes limit)", fetches[0].reason
 
 
 def test_linked_pages_found_while_start_requests_are_still_read_do_not_stop_the_crawl() -> None:

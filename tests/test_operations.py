@@ -174,3 +174,24 @@ def test_demo_runs_offline_and_shows_the_fact_change(tmp_path: Path) -> None:
     assert "K visa — stay per entry: 90 days → 180 days" in out
     assert "每次停留不超过[-90-]{+180+}日" in out
     assert "K-VISA FACT CHANGES" in out and "关于K字签证延期办理的通知" in out
+
+
+def test_serve_is_quiet_when_healthy_and_says_a_broken_edit_once(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    body = (PAGES / "nia-k-visa-notice.html").read_bytes()
+    server.route("slow.html", Route(200, body, {"Content-Type": "text/html"}, behaviour="stall", stall_seconds=1.0))
+    watchlist = write_watchlist(tmp_path, _entry(server, "slow", "slow.html"))
+    log = (tmp_path / "serve.log").open("w")
+    daemon = subprocess.Popen([sys.executable, "-m", "kvwatch", "--db", sqlite_url, "serve", "--tick", "0.2"], cwd=tmp_path, stderr=log, stdout=log)
+    try:
+        wait_for(lambda: _fetches(sqlite_url).get("slow", 0) >= 2, "two polls (ticks skipped while each crawl ran)")
+        quiet = (tmp_path / "serve.log").read_text()
+        watchlist.write_text("[[page]]\nid = 'broken'\n", encoding="utf-8")
+        reloads = _fetches(sqlite_url).get("slow", 0)
+        wait_for(lambda: _fetches(sqlite_url).get("slow", 0) >= reloads + 2, "two more polls with the previous watchlist")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+        log.close()
+    assert quiet == "", quiet  # nothing at the default level on a healthy daemon, skipped ticks included
+    said = (tmp_path / "serve.log").read_text()
+    assert said.count("watchlist not reloaded") == 1, said
