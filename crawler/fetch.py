@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
