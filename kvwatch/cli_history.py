@@ -101,7 +101,7 @@ def show(obj: Context, page_id: str, at: str | None, raw: bool, as_json: bool) -
 
 @main.command("diff")
 @click.argument("page_id")
-@click.option("--from", "from_", metavar="N|id:ID|DATE", help="Older side: a snapshot number from `history` (1 is the first), id:ID, or a date (default: the snapshot before --to).")
+@click.option("--from", "from_", metavar="N|id:ID|DATE", help="Older side: a snapshot number from `history` (1 is the first), id:ID, or a date (default: the one before --to).")
 @click.option("--to", "to", metavar="N|id:ID|DATE", help="Newer side (default: the current snapshot).")
 @click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]), default="text", show_default=True)
 @click.pass_obj
