@@ -31,7 +31,7 @@ from store import alerts, pages
 from store import facts as fact_store
 from store.db import session_scope, utcnow
 from store.diff import Diff, diff, line_changes
-from store.models import Page, Snapshot
+from store.models import Fetch, Page, Snapshot
 
 log = logging.getLogger(__name__)
 WINDOW = 10
@@ -170,6 +170,15 @@ def fact_alert_for(page: Page, snap: Snapshot, changes: list[fact_store.FactChan
     )
 
 
+def moved_alert(session: Session, page: Page) -> alerts.NewAlert | None:
+    """One notice when a page's newest good fetch was a permanent redirect: the watchlist's URL should change."""
+    last = session.scalars(select(Fetch).where(Fetch.page_id == page.id, Fetch.outcome == "ok").order_by(Fetch.id.desc()).limit(1)).first()
+    if last is None or not last.reason.startswith("moved permanently") or last.url == page.url:
+        return None
+    return alerts.NewAlert(key=f"{page.id}:moved:{last.url}"[:300], page_id=page.id, url=page.url, kind="health", relevant=False,
+                           summary=f"{page.name or page.id}: moved permanently to {last.url}; update its url in the watchlist")
+
+
 def health_alert(session: Session, page: Page, threshold: int) -> alerts.NewAlert | None:
     """One alert when a page has failed `threshold` times in a row, one when it recovers; nothing in between."""
     streak = pages.failure_streak(session, page.id)
@@ -210,7 +219,7 @@ def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str,
         for page in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
             if page_ids and page.id not in page_ids:
                 continue
-            new = health_alert(session, page, failures_before_alert)
-            if new and alerts.add(session, new, utcnow()):
-                counts[new.kind] += 1
+            for new in (health_alert(session, page, failures_before_alert), moved_alert(session, page)):
+                if new and alerts.add(session, new, utcnow()):
+                    counts[new.kind] += 1
     return AnalysisSummary(len(todo), dict(counts))

@@ -212,6 +212,10 @@ class WatchSpider(scrapy.Spider):
 
     def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None) -> FetchResult:
         page_id = response.meta["page_id"]
+        if response.meta.get("redirect_urls") and not reason:
+            codes = response.meta.get("redirect_reasons") or []
+            permanent = bool(codes) and all(code in (301, 308) for code in codes)
+            reason = f"{'moved permanently' if permanent else 'redirected'} from {response.meta['redirect_urls'][0]}"
         log.info("%s%s", outcome, f": {reason}" if reason else "", extra={
             "page": page_id, "url": response.url, "outcome": outcome, "status": response.status, "duration_ms": _elapsed_ms(response.meta)})
         return FetchResult(derived=self.derived_record(page_id), attempt=Attempt(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -29,6 +30,7 @@ def pages_cmd(obj: Context, as_json: bool) -> None:
     click.echo(f"{'PAGE':34} {'LAST GOOD':21} {'LAST CHANGE':21} {'SNAPS':>5} {'FAILS':>5}  STATUS")
     for r in rows:
         status = "disabled" if not r.enabled else (f"{r.last_outcome}: {r.reason}" if r.failures else (r.last_outcome or "never fetched"))
+        status += f" (moved to {r.moved_to})" if r.moved_to else ""
         click.echo(f"{r.id:34} {when(r.last_good):21} {when(r.last_change):21} {r.snapshots:>5} {r.failures:>5}  {status}")
 
 
@@ -160,7 +162,8 @@ def alerts_cmd(obj: Context, as_json: bool, since: str | None, page_id: str | No
         flag = "K" if row["relevant"] else " "
         state = states.get(row["id"])
         sent = f"{state['sent']}/{sum(state.values())} sent" if state else "not queued"
-        click.echo(f"{row['id']:>5} {row['detected_at'][:16]} {flag} {row['kind']:8} {row['page_id']:30} {sent:12} {row['summary']}")
+        detected = datetime.fromisoformat(row["detected_at"].removesuffix("Z"))
+        click.echo(f"{row['id']:>5} {when(detected)} {flag} {row['kind']:8} {row['page_id']:30} {sent:12} {row['summary']}")
 
 
 @main.command("facts")
@@ -178,20 +181,41 @@ def facts_cmd(obj: Context, as_json: bool, field: str | None, at: str | None) ->
     if field is not None and field not in FIELDS:
         raise NotFound(f"unknown field {field!r} (valid fields: {', '.join(FIELDS)})")
     moment = parse_time(at, end_of_day=True) if at else None
+    from store import pages as pages_mod
+
     with session_scope(obj.engine()) as session:
         rows = fact_store.as_of(session, moment, field)
+        failing = {h.id: h.failing_since for h in pages_mod.health(session) if h.failures}
         data: list[dict[str, Any]] = [{"field": f.field, "value": f.value, "page_id": f.page_id, "url": p.url, "tier": f.tier, "since": iso(f.valid_from),
-                 "evidence": f.evidence} for f, p in rows]
+                                       "evidence": f.evidence, "stale_since": iso(failing.get(f.page_id)) if moment is None else None} for f, p in rows]
         conflicts = fact_store.disagreements(rows)
     if as_json:
         echo_json({"at": iso(moment), "facts": data, "disagreements": conflicts})
         return
-    for row in data:
-        mark = "!" if row["field"] in conflicts else " "
-        value = fact_store.humanize(row["field"], row["value"])
-        click.echo(f"{mark} {fact_store.label(row['field']):24} {value[:60]:60} {row['page_id']} [{row['tier']}] since {str(row['since'])[:10]}")
+    order = {name: i for i, name in enumerate(FIELDS)}
+    table = [[("!" if r["field"] in conflicts else "") + ("~" if r["stale_since"] else ""), fact_store.label(r["field"]),
+              fact_store.humanize(r["field"], r["value"])[:60], r["page_id"], r["tier"], str(r["since"])[:10]]
+             for r in sorted(data, key=lambda r: (order.get(r["field"], 99), r["page_id"]))]
+    click.echo(columns([["", "FIELD", "VALUE", "SOURCE", "TIER", "SINCE"], *table]))
     for name, values in conflicts.items():
         click.echo(f"! sources disagree on {fact_store.label(name)}: " + "; ".join(f"{fact_store.humanize(name, v)} ({', '.join(ids)})" for v, ids in values.items()))
+    for page_id, since in sorted(failing.items()):
+        if any(r["page_id"] == page_id for r in data) and moment is None:
+            click.echo(f"~ {page_id} has been failing since {when(since)}: its values are the last it said")
+    click.echo("legend: ! official sources disagree on this field · ~ stale: the page is failing now, so this is its last good value"
+               " · tiers: decree, qa, ministry, mission, visa-centre are official; other (blogs, rumours) never count")
+
+
+def columns(rows: list[list[str]]) -> str:
+    """Rows aligned by display width: a Chinese character takes two cells of a terminal."""
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell + " " * (widths[i] - display_width(cell)) for i, cell in enumerate(row)).rstrip() for row in rows)
+
+
+def display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 0 if unicodedata.combining(c) else 1 for c in text)
 
 
 @main.command("export")

@@ -149,10 +149,10 @@ def doctor_cmd(obj: Context, as_json: bool) -> None:
 
     checks = run_checks(obj.db_url, obj.watchlist_path, obj.subscribers_path, obj.files.how)
     if as_json:
-        echo_json([{"ok": c.ok, "name": c.name, "detail": c.detail} for c in checks])
+        echo_json([{"ok": c.ok, "warn": c.warn, "name": c.name, "detail": c.detail} for c in checks])
     else:
         for check in checks:
-            click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:20} {check.detail}")
+            click.echo(f"{'FAIL' if not check.ok else 'WARN' if check.warn else 'ok  '} {check.name:20} {check.detail}")
     if not all(c.ok for c in checks):
         sys.exit(1)
 

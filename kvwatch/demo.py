@@ -8,6 +8,7 @@ get. Everything lives in a throwaway folder and SQLite file.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,14 @@ def run_demo(echo: Callable[[str], None]) -> None:
         echo("$ kvwatch crawl            # cycle 3: the embassy changes the stay to 180 days and links a notice\n" + kv("crawl"))
         echo("$ kvwatch alerts\n" + kv("alerts"))
         echo("$ kvwatch diff demo-embassy-k-visa\n" + kv("diff", "demo-embassy-k-visa"))
-        echo("$ kvwatch facts --field stay_duration --at <before the change>\n" + kv("facts", "--field", "stay_duration", "--at", _before(folder)))
-        echo("$ kvwatch digest --dry-run\n" + kv("digest", "--dry-run"))
+        before = _before(folder)
+        echo(f"$ kvwatch facts --field stay_duration --at {before}     # what the sources said before the change\n"
+             + kv("facts", "--field", "stay_duration", "--at", before))
+        change = [a for a in json.loads(kv("alerts", "--json", "--kind", "fact")) if any(f["old"] for f in a["facts"])][-1]
+        evidence = kv("export", "alerts", "--since", change["detected_at"])
+        said = next((row["diff"] for row in json.loads(evidence) if row["id"] == change["id"]), "")
+        echo(f"The change: {change['summary']}\nThe evidence: “{said}”\n")
+        echo("$ kvwatch digest            # what a subscriber receives\n" + kv("digest"))
     echo(f"Done. Everything above is in {folder}; delete it when you like.")
 
 

@@ -22,6 +22,7 @@ class Check:
     ok: bool
     name: str
     detail: str
+    warn: bool = False  # works, but something will go wrong or leak (printed WARN, not counted as a failure)
 
 
 def run_checks(db_url: str, watchlist_path: str, subscribers_path: str, how: dict[str, str] | None = None) -> list[Check]:
@@ -93,16 +94,29 @@ def _subscribers(path: str, watchlist: Any) -> tuple[tuple[Any, ...], Check]:
 
 
 def _smtp() -> Check:
+    """Connects and says EHLO (sends nothing); warns when delivery would fail to log in or would send a
+    password in clear."""
     from notifier.channels.email import SmtpSettings
 
     try:
         settings = SmtpSettings.from_env()
-        with smtplib.SMTP(settings.host, settings.port, timeout=min(settings.timeout, 10)) if settings.security != "tls" \
-                else smtplib.SMTP_SSL(settings.host, settings.port, timeout=min(settings.timeout, 10)) as client:
+        timeout = min(settings.timeout, 10)
+        with smtplib.SMTP(settings.host, settings.port, timeout=timeout) if settings.security != "tls" \
+                else smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout) as client:
             code, _ = client.ehlo()
+            if settings.security == "starttls":
+                client.starttls()
+                client.ehlo()
+            auth = client.has_extn("auth")
     except (KvwatchError, smtplib.SMTPException, OSError) as exc:
         return Check(False, "smtp", f"cannot reach the SMTP server set by KVWATCH_SMTP_HOST/PORT: {type(exc).__name__}: {exc}")
-    return Check(code == 250, "smtp", f"{settings.host}:{settings.port} answered EHLO with {code}; security {settings.security}, from {settings.sender}")
+    where = f"{settings.host}:{settings.port} answered EHLO with {code}; security {settings.security}, from {settings.sender}"
+    if settings.user and settings.security == "none":
+        return Check(True, "smtp", f"{where}; KVWATCH_SMTP_USER is set but the connection is not encrypted: the password would go in clear "
+                                   "(set KVWATCH_SMTP_SECURITY=starttls or tls)", warn=True)
+    if settings.user and not auth:
+        return Check(True, "smtp", f"{where}; KVWATCH_SMTP_USER is set but the server offers no AUTH: logging in will fail", warn=True)
+    return Check(code == 250, "smtp", where)
 
 
 def _url_variable(name: str, variable: str, what: str) -> Check:

@@ -103,21 +103,31 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
     notices: list[Entry] = []
     changes: list[Entry] = []
     health: list[Entry] = []
-    stated: dict[str, dict[str, list[tuple[str, int]]]] = {}  # baseline: field → value → (source, alert id)
+    latest: dict[tuple[str, str], tuple[str, str, list[int]]] = {}  # baseline (page, field) → (source, value now, alert ids)
     for alert in alerts:
         source = page_names.get(alert.page_id) or page_names.get(alert.page_id.split("~")[0]) or alert.page_id
         if alert.kind == "fact":
             for fact in alert.facts:
                 if subscriber.fields and fact["field"] not in subscriber.fields:
                     continue
+                key = (alert.page_id, fact["field"])
                 if fact.get("baseline") and fact.get("old") is None and fact.get("new") is not None:
-                    stated.setdefault(fact["field"], {}).setdefault(fact["new"], []).append((source, alert.id))
+                    latest[key] = (source, fact["new"], [alert.id])
                     continue
+                if key in latest:  # a change after the baseline: "K visa today" says the value now
+                    src, _, ids = latest[key]
+                    if fact.get("new") is None:
+                        del latest[key]
+                    else:
+                        latest[key] = (src, fact["new"], [*ids, alert.id])
                 headlines.append(Headline(_headline(fact, source, when(alert.detected_at)), fact.get("evidence", ""), source, alert.url, alert.id))
             continue
         entry = Entry(alert.kind, source, alert.url, when(alert.detected_at), alert.summary, alert.diff,
                       tuple((t, u) for t, u in alert.links), alert.id)
         {"new_link": notices, "content": changes, "health": health}[alert.kind].append(entry)
+    stated: dict[str, dict[str, list[tuple[str, int]]]] = {}  # field → value → (source, alert id)
+    for (_, field), (source, value, ids) in latest.items():
+        stated.setdefault(field, {}).setdefault(value, []).extend((source, i) for i in ids)
     # Stamped with the newest alert's time, not the send time, so a retried digest is identical.
     stamp = max((a.detected_at for a in alerts), default=now)
     return Digest(subscriber.id, subscriber.name or subscriber.id, when(stamp), tuple(headlines), tuple(notices), tuple(changes), tuple(health),

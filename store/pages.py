@@ -48,6 +48,7 @@ class PageHealth:
     failures: int          # consecutive failed attempts since the last good one
     failing_since: datetime | None
     reason: str            # the latest failure's reason, if failing
+    moved_to: str = ""     # the URL the page now answers at, when it redirects
 
 
 @dataclass(frozen=True)
@@ -144,5 +145,6 @@ def health(session: Session) -> list[PageHealth]:
             last_good=last_good, last_change=last_change, snapshots=count, failures=len(streak),
             failing_since=streak[0].started_at if streak else None,
             reason=streak[-1].reason if streak else "",
+            moved_to=last.url if last and last.outcome in GOOD_OUTCOMES and last.url != page.url else "",
         ))
     return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 from pathlib import Path
@@ -119,3 +120,27 @@ def test_offline_crawl_of_the_default_watchlist_records_every_failure_and_exits_
     assert f"crawled {count} pages: {count} error; 0 new snapshots" in result.stdout
     pages = kvwatch("--db", f"sqlite:///{tmp_path / 'k.db'}", "pages", cwd=tmp_path)
     assert pages.stdout.count("connection refused") == count
+
+
+def test_columns_align_chinese_by_display_width() -> None:
+    from kvwatch.cli_history import columns, display_width
+
+    assert display_width("停留期K") == 7
+    rows = [["FIELD", "VALUE"], ["停留期", "180 days"], ["validity", "5 years"]]
+    out = columns(rows).splitlines()
+    starts = {display_width(line[: line.index(row[1])]) for line, row in zip(out, rows)}
+    assert starts == {display_width("validity") + 2}  # the second column starts at one screen column on every line
+
+
+def test_facts_marks_values_from_a_failing_page_as_stale(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
+    from kvwatch.fixture_server import Route
+
+    server.route("my.html", Route(200, (ROOT / "fixtures" / "pages" / "embassy-my-visa.html").read_bytes(), {"Content-Type": "text/html"}))
+    write_watchlist(tmp_path, f'[[page]]\nid = "my"\nurl = "{server.url("my.html")}"\n')
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    server.route("my.html", Route(502, b"bad gateway"))
+    assert kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path).returncode == 0
+    text = kvwatch("--db", sqlite_url, "facts", cwd=tmp_path).stdout
+    assert re.search(r"^~\s+stay per entry\s+180 days\s+my\b", text, re.M) and "~ my has been failing since " in text
+    data = json.loads(kvwatch("--db", sqlite_url, "facts", "--json", cwd=tmp_path).stdout)
+    assert all(f["stale_since"].endswith("Z") for f in data["facts"])

@@ -172,6 +172,12 @@ def test_redirects_are_followed_and_the_final_page_is_snapshotted(server: Fixtur
     assert "1 ok; 1 new snapshots" in out.stdout, out.stdout + out.stderr
     fetches, snaps = _rows(sqlite_url)
     assert fetches[0].url == server.url("nia-k-visa-notice.html") and "K字签证持有人" in snaps[0].text
+    assert fetches[0].reason == f"moved permanently from {server.url('moved.html')}"
+    kvwatch("--db", sqlite_url, "crawl", cwd=tmp_path)  # a second cycle: still moved, still one notice
+    pages = kvwatch("--db", sqlite_url, "pages", cwd=tmp_path).stdout
+    assert f"(moved to {server.url('nia-k-visa-notice.html')})" in pages
+    notices = [a for a in json.loads(kvwatch("--db", sqlite_url, "alerts", "--json", "--kind", "health", cwd=tmp_path).stdout)]
+    assert [n["summary"] for n in notices] == [f"moved: moved permanently to {server.url('nia-k-visa-notice.html')}; update its url in the watchlist"]
 
 
 def test_a_body_over_the_size_limit_is_an_error_not_a_page(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from crawler.watchlist import parse
 from kvwatch.daemon import due_pages, jitter
 from kvwatch.fixture_server import FixtureServer, Route
 from store.models import Fetch, Snapshot
-from tests.conftest import PAGES, kvwatch, wait_for, write_watchlist
+from tests.conftest import FIXTURES, PAGES, kvwatch, wait_for, write_watchlist
 from tests.receivers import SmtpServer
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -174,6 +176,14 @@ def test_demo_runs_offline_and_shows_the_fact_change(tmp_path: Path) -> None:
     assert "K visa — stay per entry: 90 days → 180 days" in out
     assert "每次停留不超过[-90-]{+180+}日" in out
     assert "K-VISA FACT CHANGES" in out and "关于K字签证延期办理的通知" in out
+    assert "<before the change>" not in out and re.search(r"\$ kvwatch facts --field stay_duration --at 20\d\d-\d\d-\d\dT", out)
+    assert "The evidence: “二、K字签证有效期为五年，可多次入境，每次停留不超过180日。”" in out
+    digest = out[out.index("$ kvwatch digest"):out.index("Done. Everything above")]
+    digest = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d [A-Z]+", "<time>", re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", digest))
+    golden = FIXTURES / "digests" / "demo.txt"
+    if os.environ.get("KVWATCH_UPDATE_GOLDENS"):
+        golden.write_text(digest, encoding="utf-8")
+    assert digest == golden.read_text(encoding="utf-8")  # the demo's digest, times and port masked
 
 
 def test_serve_is_quiet_when_healthy_and_says_a_broken_edit_once(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:

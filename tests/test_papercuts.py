@@ -217,3 +217,16 @@ def test_the_lock_file_pins_every_dependency_with_hashes() -> None:
     assert wanted <= pinned, wanted - pinned
     blocks = re.split(r"^(?=[A-Za-z0-9_.-]+==)", lock, flags=re.M)[1:]  # one block per pinned package
     assert len(blocks) == len(pinned) and all("--hash=sha256:" in block for block in blocks)
+
+
+def test_doctor_warns_when_smtp_would_send_a_password_in_clear_or_cannot_log_in(tmp_path: Path) -> None:
+    from tests.receivers import SmtpServer
+
+    db = _db_with_alerts(tmp_path)
+    (tmp_path / "subscribers.toml").write_text('[[subscriber]]\nid = "a"\nemail = "a@kvwatch.test"\n', encoding="utf-8")
+    with SmtpServer() as smtp:
+        clear = kvwatch("--db", db, "doctor", cwd=tmp_path, env={**smtp.env, "KVWATCH_SMTP_USER": "kv", "KVWATCH_SMTP_PASSWORD": "pw"})
+        plain = kvwatch("--db", db, "doctor", cwd=tmp_path, env=smtp.env)
+    smtp_line = next(line for line in clear.stdout.splitlines() if line.split()[1] == "smtp")
+    assert smtp_line.startswith("WARN") and "password would go in clear" in smtp_line and clear.returncode == 0
+    assert next(line for line in plain.stdout.splitlines() if line.split()[1] == "smtp").startswith("ok ")

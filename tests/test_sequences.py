@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from kvwatch.fixture_server import FixtureServer, Route
@@ -137,7 +138,9 @@ def test_facts_command_shows_values_per_source_history_and_disagreements(server:
     past = json.loads(kvwatch("--db", sqlite_url, "facts", "--json", "--at", "2020-01-01", cwd=tmp_path).stdout)
     assert past["facts"] == []
     text = kvwatch("--db", sqlite_url, "facts", cwd=tmp_path).stdout
-    assert "! stay per entry" in text and "180 days" in text and "sources disagree on stay per entry" in text
+    assert re.search(r"^!\s+stay per entry\s+180 days\s+embassy-my-visa\s+mission", text, re.M) and "sources disagree on stay per entry" in text
+    lines = text.splitlines()
+    assert text.index("stay per entry") < text.index("validity  ") and lines[-1].startswith("legend: ! official sources disagree")
     bad = kvwatch("--db", sqlite_url, "facts", "--field", "stay", cwd=tmp_path)
     assert bad.returncode == 1 and "valid fields: stay_duration" in bad.stderr
 
