@@ -164,7 +164,7 @@ def test_prune_keeps_history_and_each_pages_newest_attempt(tmp_path: Path) -> No
     assert kvwatch("--db", db, "show", "p", "--at", "2020-01-02", "--raw", cwd=tmp_path).stderr.strip().endswith("the raw body was pruned")
     assert kvwatch("--db", db, "show", "p", "--at", "2020-01-02", cwd=tmp_path).stdout.splitlines()[1] == "A"
     assert kvwatch("--db", db, "show", "p", "--raw", cwd=tmp_path).stdout == "<p>B</p>"
-    assert len(kvwatch("--db", db, "history", "p", cwd=tmp_path).stdout.splitlines()) == 2
+    assert len(kvwatch("--db", db, "history", "p", cwd=tmp_path).stdout.splitlines()) == 1 + 2  # header, two snapshots
     assert len(kvwatch("--db", db, "history", "p", "--attempts", cwd=tmp_path).stdout.splitlines()) == 1
 
 
