@@ -87,7 +87,8 @@ class Document:
     skip: set[etree._Element]
 
     @classmethod
-    def parse(cls, text: str, extra_noise: Iterable[str] = ()) -> Document:
+    def parse(cls, text: str) -> Document:
+        """The parsed page; its chrome is marked by `mark_chrome`, once the site family (and so its noise) is known."""
         try:
             root = html.document_fromstring(text.encode("utf-8"), parser=_PARSER)
         except (etree.ParserError, ValueError) as exc:
@@ -95,9 +96,7 @@ class Document:
         if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in _PARSER.error_log):
             # libxml2 stops building the tree past 2,048 levels: never lose the rest silently
             raise TooDeep("the document is nested more than 2,048 elements deep")
-        doc = cls(root, set())
-        doc.mark_chrome(extra_noise)
-        return doc
+        return cls(root, set())
 
     @property
     def body(self) -> etree._Element:

@@ -98,7 +98,7 @@ def normalize_html(html: str, url: str, selector: str | None = None, listing: bo
             seen[elements] = _clean(doc.lines(elements, dropped(elements)))
         return seen[elements]
 
-    region = choose(doc, host, selector, listing, anchor, lines_of)
+    region = choose(doc, family, selector, listing, anchor, lines_of)
     def is_list(how: str) -> bool:
         return how.startswith(("portal", "article links")) or bool(family and any(how.endswith(f": {css}") for css in family.listing))
 

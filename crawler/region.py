@@ -63,7 +63,7 @@ class NoText(Exception):
     """The page (or its main region) has no text: an empty or unrendered body is not a page."""
 
 
-def choose(doc: Document, host: str, selector: str | None, listing: bool, anchor: Anchor | None,
+def choose(doc: Document, family: Family | None, selector: str | None, listing: bool, anchor: Anchor | None,
            lines_of: LinesOf) -> Region:
     if selector:
         found = doc.select(selector)
@@ -73,7 +73,7 @@ def choose(doc: Document, host: str, selector: str | None, listing: bool, anchor
     stats = Stats.measure(doc)
     if not stats.text.get(doc.body, 0) + stats.links.get(doc.body, 0):
         raise NoText("the page has no text outside scripts and chrome (an empty or unrendered body)")
-    primary = _by_family(doc, stats, host, listing) or (_listing(doc, stats) if listing else None) or _density(doc, stats) \
+    primary = _by_family(doc, stats, family, listing) or (_listing(doc, stats) if listing else None) or _density(doc, stats) \
         or _listing(doc, stats) or Region((doc.body,), FALLBACK)
     if anchor is None or not anchor.text.strip():
         return primary
@@ -163,8 +163,7 @@ def _bytes(s: str | None) -> int:
 
 # --- the three ways to a primary region ------------------------------------------------------------
 
-def _by_family(doc: Document, stats: Stats, host: str, listing: bool) -> Region | None:
-    family = family_of(doc, host)
+def _by_family(doc: Document, stats: Stats, family: Family | None, listing: bool) -> Region | None:
     if family is None:
         return None
     chains = (family.listing, family.content) if listing else (family.content, family.listing)
