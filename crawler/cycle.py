@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from crawler import browser as browser_fetch
 from crawler.analyse import analyse
 from crawler.fetch import FetchPlan, WatchSpider, linked_spec, scrapy_settings
 from crawler.normalize import Anchor
@@ -23,7 +24,7 @@ from store import pages
 from store.db import session_scope, utcnow
 from store.errors import DatabaseUnavailable, NotFound
 from store.models import Fetch, Page, Snapshot
-from store.snapshots import Attempt, current, raw_body, record, validators
+from store.snapshots import Attempt, BrowserMemory, browser_memory, current, raw_body, record, validators
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +77,32 @@ def sync_watchlist(engine: Engine, watchlist: Watchlist) -> None:
         pages.sync(session, watchlist.pages, options)
 
 
-def plan(engine: Engine, specs: list[PageSpec]) -> tuple[list[FetchPlan], dict[str, list[FetchPlan]]]:
+def plan(engine: Engine, specs: list[PageSpec], browser: bool = True) -> tuple[list[FetchPlan], dict[str, list[FetchPlan]]]:
     """Fetch plans with conditional-GET validators, and per parent the plans of pages it linked before."""
     by_id = {spec.id: spec for spec in specs}
+    now = utcnow()
     with session_scope(engine) as session:
         plans = [_plan(session, spec) for spec in specs]
+        plans = [replace(p, render=how, remembered=remembered) for p in plans
+                 for how, remembered in [render(p.spec, browser_memory(session, p.spec.id), now, browser)]]
         known: dict[str, list[FetchPlan]] = {}
         for row in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
             parent = by_id.get(str((row.options or {}).get("parent")))
             if parent is not None:
                 known.setdefault(parent.id, []).append(_plan(session, linked_spec(parent, row.url, row.name)))
         return plans, known
+
+
+def render(spec: PageSpec, memory: BrowserMemory, now: datetime, browser: bool) -> tuple[str, bool]:
+    """How to fetch the page this cycle. `render = "auto"` pages that needed the browser keep it until the
+    daily plain probe (browser_fetch.PROBE_EVERY) finds a plain fetch does again; with no browser on
+    this machine they are fetched plainly (and a challenge says what to install)."""
+    if spec.render != "auto":
+        return spec.render, False
+    recent = memory.plain_tried is not None and now - memory.plain_tried < browser_fetch.PROBE_EVERY
+    if memory.needed and recent and browser:
+        return "browser", True  # (remembered)
+    return "auto", False
 
 
 def _plan(session: Session, spec: PageSpec) -> FetchPlan:
@@ -110,10 +126,12 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     # the URL object, not a string: Scrapy logs its settings, and a URL object shows its password as ***
     settings = {**scrapy_settings(watchlist.crawl, engine.url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,
                 "KVWATCH_PROGRESS": progress, "KVWATCH_PAGES": len(specs)}
+    browser = browser_fetch.find()
+    settings.update(browser_fetch.scrapy_settings(browser, watchlist.crawl.timeout))
     process = CrawlerProcess(settings)
-    plans, known = plan(engine, specs)
+    plans, known = plan(engine, specs, browser.ok)
     crawler = process.create_crawler(WatchSpider)
-    process.crawl(crawler, plans=plans, known=known)
+    process.crawl(crawler, plans=plans, known=known, browser_missing=browser.missing)
     process.start()
     _default_signals()
     failure = crawler.stats.get_value(STORE_FAILURE)

@@ -28,6 +28,7 @@ from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLo
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
+from crawler import browser as browser_fetch
 from crawler.charset import Undecodable, decode
 from crawler.documents import DocumentUnreadable, is_office, normalize_office
 from crawler.facts import is_relevant, page_is_k
@@ -38,7 +39,7 @@ from crawler.pdf import PdfUnreadable, is_pdf, normalize_pdf
 from crawler.watchlist import CrawlSettings, PageSpec
 from store.db import utcnow
 from store.pages import PageRecord
-from store.snapshots import Attempt, Capture
+from store.snapshots import AFTER_PLAIN, Attempt, Capture
 
 log = logging.getLogger(__name__)
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-length", "server", "date")
@@ -54,6 +55,8 @@ class FetchPlan:
     last_modified: str | None = None
     anchor: Anchor | None = None
     complete: bool | None = None  # did the last good HTML body end with </html> or </body>? None: unknown
+    render: str = "auto"  # this cycle: plain; auto (plain, the browser if a challenge blocks it); browser
+    remembered: bool = False  # render is "browser" because the page needed it before (not by the watchlist)
 
 
 @dataclass(frozen=True)
@@ -131,53 +134,85 @@ def scrapy_settings(crawl: CrawlSettings, db_url: str | URL, log_level: str = "W
 class WatchSpider(scrapy.Spider):
     name = "kvwatch"
 
-    def __init__(self, plans: list[FetchPlan], known: dict[str, list[FetchPlan]] | None = None, **kwargs: Any):
+    def __init__(self, plans: list[FetchPlan], known: dict[str, list[FetchPlan]] | None = None, browser_missing: str = "", **kwargs: Any):
         super().__init__(**kwargs)
         self.plans = {plan.spec.id: plan for plan in plans}
         self.known = known or {}  # per parent: the linked pages followed in earlier cycles
         self.parents: dict[str, str] = {}
+        self.browser_missing = browser_missing  # why there is no browser ("" when there is one)
+        self.cookies: dict[str, dict[str, str]] = {}  # per host: the cookies a browser fetch came away with
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
+    async def start(self) -> AsyncIterator[scrapy.Request | FetchResult]:
         for plan in list(self.plans.values()):  # a snapshot: parse() adds linked pages to self.plans while this runs
-            yield self.request_for(plan)
+            if plan.render == "browser" and self.browser_missing:
+                yield self.no_browser(plan)
+            else:
+                yield self.request_for(plan)
 
-    def request_for(self, plan: FetchPlan) -> scrapy.Request:
+    def request_for(self, plan: FetchPlan, browser: bool | None = None, after: str = "") -> scrapy.Request:
+        """A plain request, or one through the browser (`after`: why the plain fetch did not do)."""
         spec = plan.spec
+        host = urlsplit(spec.url).hostname or ""
+        if browser is None:  # a page remembered as needing the browser first tries this cycle's challenge cookies
+            browser = plan.render == "browser" and not (plan.remembered and host in self.cookies)
         headers = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
-        if plan.etag:
+        if plan.etag and not browser:
             headers["If-None-Match"] = plan.etag
-        if plan.last_modified:
+        if plan.last_modified and not browser:
             headers["If-Modified-Since"] = plan.last_modified
-        meta: dict[str, Any] = {"page_id": spec.id, "handle_httpstatus_list": HANDLED_STATUSES, "started": time.monotonic(), "started_at": utcnow()}
+        meta: dict[str, Any] = {"page_id": spec.id, "handle_httpstatus_list": HANDLED_STATUSES, "started": time.monotonic(),
+                                "started_at": utcnow(), "via": "browser" if browser else "plain", "after_plain": after}
+        if browser:
+            meta.update(browser_fetch.request_meta(self.settings.get("USER_AGENT"), self.settings.getfloat("DOWNLOAD_TIMEOUT")))
         if spec.proxy:
             meta["proxy"] = spec.proxy
         if not spec.robots:
             meta["dont_obey_robotstxt"] = True
-        return scrapy.Request(spec.url, headers=headers, meta=meta, callback=self.parse, errback=self.failed, dont_filter=True)
+        cookies: Any = None if browser else self.cookies.get(host)
+        return scrapy.Request(spec.url, headers=headers, cookies=cookies, meta=meta, callback=self.parse, errback=self.failed, dont_filter=True)
+
+    def no_browser(self, plan: FetchPlan, after: str = "") -> FetchResult:
+        reason = f"{after}; {self.browser_missing}" if after else self.browser_missing
+        log.info("blocked: %s", reason, extra={"page": plan.spec.id, "url": plan.spec.url, "outcome": "blocked"})
+        return FetchResult(derived=self.derived_record(plan.spec.id), attempt=Attempt(
+            page_id=plan.spec.id, url=plan.spec.url, outcome="blocked", reason=reason, started_at=utcnow(), via="browser"))
 
     def parse(self, response: Response) -> Iterator[FetchResult | scrapy.Request]:
-        spec = self.plans[response.meta["page_id"]].spec
-        decided = classify_status(response.status, response.body)
+        plan = self.plans[response.meta["page_id"]]
+        spec = plan.spec
+        view = browser_fetch.rendered(response.meta) if response.meta.get("via") == "browser" else None
+        status, body = (view.status, view.html.encode("utf-8")) if view else (response.status, response.body)
+        if view and view.cookies:
+            self.cookies[urlsplit(response.url).hostname or ""] = dict(view.cookies)
+        decided = classify_status(status, body)
+        if decided and decided[0] == "blocked" and response.meta["via"] == "plain" and (plan.render == "auto" or plan.remembered) \
+                and (status == 412 or "challenge" in decided[1]):
+            if self.browser_missing:  # the plain fetch met a JavaScript challenge: only a browser gets past it
+                yield self.no_browser(plan, decided[1])
+            else:
+                yield self.request_for(plan, browser=True, after=decided[1])
+            return
         if decided:
-            yield self.result(response, *decided)
+            reason = f"the browser did not get past it: {decided[1]}" if view and decided[0] == "blocked" else decided[1]
+            yield self.result(response, decided[0], reason, status=status, size=len(body))
             if decided[0] == "not_modified":  # unchanged parent: its links are unchanged too
                 yield from self.follow(spec, [plan.spec for plan in self.known.get(spec.id, [])])
             return
-        plan = self.plans[spec.id]
-        cut = truncated(response.body, bool(_header(response, "content-length")), plan.complete)
-        if cut:
+        cut = None if view else truncated(body, bool(_header(response, "content-length")), plan.complete)
+        if cut:  # a browser's DOM is always whole: what it was built from is not the question
             yield self.result(response, "error", cut)
             return
+        content_type = "text/html; charset=utf-8" if view else _header(response, "content-type")
         try:
-            normalized, encoding = read_body(spec, response.url, response.body, _header(response, "content-type"), plan.anchor)
+            normalized, encoding = read_body(spec, response.url, body, content_type, plan.anchor)
         except (SelectorNotFound, MainContentNotFound, NoText, Undecodable, PdfUnreadable, DocumentUnreadable) as exc:
-            yield self.result(response, "error", str(exc))
+            yield self.result(response, "error", str(exc), status=status, size=len(body))
             return
         decided = classify_text(normalized.text)
         if decided:
-            yield self.result(response, *decided)
+            yield self.result(response, *decided, status=status, size=len(body))
             return
-        yield self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response))
+        yield self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response, body), status=status, size=len(body))
         yield from self.follow(spec, links_to_follow(spec, normalized))
 
     def follow(self, parent: PageSpec, children: list[PageSpec]) -> Iterator[scrapy.Request]:
@@ -197,10 +232,11 @@ class WatchSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         outcome, reason = describe_failure(failure, self.settings)
         spec = self.plans[request.meta["page_id"]].spec
+        reason = _after_plain(request.meta, reason)
         log.info("%s: %s", outcome, reason, extra={"page": spec.id, "url": request.url, "outcome": outcome, "reason": reason, "duration_ms": _elapsed_ms(request.meta)})
         return FetchResult(derived=self.derived_record(spec.id), attempt=Attempt(
             page_id=spec.id, url=request.url, outcome=outcome, reason=reason,
-            started_at=request.meta["started_at"], duration_ms=_elapsed_ms(request.meta),
+            started_at=request.meta["started_at"], duration_ms=_elapsed_ms(request.meta), via=request.meta.get("via", "plain"),
         ))
 
     def derived_record(self, page_id: str) -> PageRecord | None:
@@ -210,18 +246,23 @@ class WatchSpider(scrapy.Spider):
         spec = self.plans[page_id].spec
         return PageRecord(id=spec.id, url=spec.url, name=spec.name, kind=spec.kind, tags=dict(spec.tags), options={"parent": parent})
 
-    def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None) -> FetchResult:
-        page_id = response.meta["page_id"]
+    def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None,
+               status: int | None = None, size: int | None = None) -> FetchResult:
+        """The attempt; `status` and `size` are the browser's last document's, when it went through one."""
+        page_id, status = response.meta["page_id"], response.status if status is None else status
         if response.meta.get("redirect_urls") and not reason:
             codes = response.meta.get("redirect_reasons") or []
             permanent = bool(codes) and all(code in (301, 308) for code in codes)
             reason = f"{'moved permanently' if permanent else 'redirected'} from {response.meta['redirect_urls'][0]}"
+        reason = _after_plain(response.meta, reason)
         log.info("%s%s", outcome, f": {reason}" if reason else "", extra={
-            "page": page_id, "url": response.url, "outcome": outcome, "status": response.status, "duration_ms": _elapsed_ms(response.meta)})
+            "page": page_id, "url": response.url, "outcome": outcome, "status": status, "duration_ms": _elapsed_ms(response.meta)})
+        browser = response.meta.get("via") == "browser"
         return FetchResult(derived=self.derived_record(page_id), attempt=Attempt(
-            page_id=page_id, url=response.url, outcome=outcome, reason=reason, status=response.status,
-            started_at=response.meta["started_at"], bytes=len(response.body), duration_ms=_elapsed_ms(response.meta),
-            etag=_header(response, "etag") or None, last_modified=_header(response, "last-modified") or None,
+            page_id=page_id, url=response.url, outcome=outcome, reason=reason, status=status,
+            started_at=response.meta["started_at"], bytes=len(response.body) if size is None else size, duration_ms=_elapsed_ms(response.meta),
+            etag=None if browser else _header(response, "etag") or None,
+            last_modified=None if browser else _header(response, "last-modified") or None, via="browser" if browser else "plain",
         ), capture=capture)
 
 
@@ -237,7 +278,15 @@ def read_body(spec: PageSpec, url: str, body: bytes, content_type: str, anchor: 
     return normalize_html(html, url, spec.selector, listing=spec.kind == "listing", anchor=anchor), encoding
 
 
-def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response) -> Capture:
+def _after_plain(meta: dict[str, Any], reason: str) -> str:
+    """A browser fetch made because the plain one was blocked says so (and the store counts it as a plain try)."""
+    after = meta.get("after_plain")
+    if not after:
+        return reason
+    return f"{AFTER_PLAIN} ({after})" + (f": {reason}" if reason else "")
+
+
+def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response, raw: bytes | None = None) -> Capture:
     compared = apply_ignores(page.text, spec.ignore)
     links = "\n".join(f"{link.url}\t{link.text}" for link in page.links)
     digest = hashlib.sha256(f"{compared}\n\x00\n{links}".encode()).hexdigest()
@@ -246,7 +295,7 @@ def capture(spec: PageSpec, page: Normalized, encoding: str, response: Response)
         links=tuple((link.text, link.url) for link in page.links),
         content_type=_header(response, "content-type"), encoding=encoding,
         headers={k: _header(response, k) for k in KEPT_HEADERS if _header(response, k)},
-        raw=response.body, region=page.region,
+        raw=response.body if raw is None else raw, region=page.region,
     )
 
 
@@ -254,6 +303,9 @@ def describe_failure(failure: Failure, settings: Any) -> tuple[str, str]:
     """A download failure as (outcome, reason): words for people (they reach health notices), never a
     Python or Twisted repr."""
     exc = failure.value
+    if type(exc).__module__.startswith("playwright"):  # the browser's own errors: a timeout, a crash
+        said = _said(exc).split(" Call log:")[0]
+        return "error", f"the browser {'timed out' if type(exc).__name__ == 'TimeoutError' else 'failed'}: {said}"
     for kinds, outcome, reason in _FAILURE_REASONS:
         if isinstance(exc, kinds):
             return outcome, reason.format(exc=_said(exc), timeout=settings.getfloat("DOWNLOAD_TIMEOUT"), size=_size(settings.getint("DOWNLOAD_MAXSIZE")))

@@ -17,11 +17,12 @@ from store.errors import ConfigError
 from store.pages import TAG_KEYS
 
 KINDS = ("auto", "html", "listing", "pdf", "status")
+RENDERS = ("auto", "plain", "browser")  # auto: plain, and the browser when a JavaScript challenge blocks it
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-PAGE_KEYS = {"id", "url", "name", "tags", "selector", "kind", "interval", "proxy", "enabled", "robots", "ignore", "encoding"}
-DEFAULT_KEYS = {"interval", "robots", "proxy"}
+PAGE_KEYS = {"id", "url", "name", "tags", "selector", "kind", "interval", "proxy", "enabled", "robots", "ignore", "encoding", "render"}
+DEFAULT_KEYS = {"interval", "robots", "proxy", "render"}
 CRAWL_KEYS = {
     "user_agent", "timeout", "max_bytes", "retries", "backoff", "concurrency_per_domain",
     "concurrency", "autothrottle", "delay", "dns_timeout", "failures_before_alert",
@@ -62,6 +63,7 @@ class PageSpec:
     robots: bool = True
     ignore: tuple[str, ...] = ()
     encoding: str | None = None
+    render: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def parse(data: dict[str, Any], path: str = "<watchlist>") -> Watchlist:
     if "proxy" in defaults:
         _proxy(defaults["proxy"], path, "[defaults]")
     _bool(defaults, "robots", True, path, "[defaults]")
+    if "render" in defaults:
+        _render(defaults["render"], path, "[defaults]")
     crawl = _crawl_settings(_table(data, "crawl", path), path)
     entries = data.get("page", [])
     if not isinstance(entries, list) or not entries:
@@ -161,6 +165,7 @@ def _page(entry: Any, index: int, defaults: dict[str, Any], path: str) -> PageSp
         robots=_bool(merged, "robots", True, path, label),
         ignore=_patterns(entry.get("ignore", []), path, label),
         encoding=_encoding(entry.get("encoding"), path, label),
+        render=_render(merged.get("render", "auto"), path, label),
     )
 
 
@@ -217,6 +222,12 @@ def _kind(value: Any, path: str, label: str) -> str:
     if value not in KINDS:
         raise ConfigError(path, f"unknown kind {value!r} (valid kinds: {', '.join(KINDS)})", label, "kind")
     return value
+
+
+def _render(value: Any, path: str, label: str) -> str:
+    if value not in RENDERS:
+        raise ConfigError(path, f"unknown render {value!r} (valid: {', '.join(RENDERS)})", label, "render")
+    return str(value)
 
 
 def _duration(value: Any, path: str, label: str) -> int:

@@ -89,11 +89,12 @@ def serve_cmd(obj: Context, tick: float) -> None:
 @click.argument("target", metavar="URL|ID")
 @click.option("--selector", metavar="CSS", help="Try this main-text selector instead of the page's.")
 @click.option("--kind", type=click.Choice(["auto", "html", "listing", "pdf", "status"]), help="Try this page kind.")
-@click.option("--render", type=click.Choice(["plain", "browser"]), default="plain", show_default=True, help="How to fetch.")
+@click.option("--render", type=click.Choice(["auto", "plain", "browser"]),
+              help="How to fetch: plain HTTP, a browser, or auto (plain, then the browser if a JavaScript challenge blocks it); default: the page's, else auto.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @fail_cleanly
-def test_cmd(obj: Context, target: str, selector: str | None, kind: str | None, render: str, as_json: bool) -> None:
+def test_cmd(obj: Context, target: str, selector: str | None, kind: str | None, render: str | None, as_json: bool) -> None:
     """Fetch a URL or watched page once and show what kvwatch would make of it; writes nothing."""
     from kvwatch.trial import trial
 
@@ -101,7 +102,7 @@ def test_cmd(obj: Context, target: str, selector: str | None, kind: str | None, 
     if as_json:
         echo_json(result)
         return
-    click.echo(f"# {result['url']}\n# outcome: {result['outcome']}{': ' + result['reason'] if result['reason'] else ''}")
+    click.echo(f"# {result['url']}\n# outcome: {result['outcome']}{': ' + result['reason'] if result['reason'] else ''} (via {result['via']})")
     if result["outcome"] != "ok":
         raise SystemExit(1)
     click.echo(f"# region: {result['region']}\n# title: {result['title']}\n\n{result['text']}")

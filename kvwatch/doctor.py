@@ -30,7 +30,7 @@ def run_checks(db_url: str, watchlist_path: str, subscribers_path: str, how: dic
     files = f"watchlist {watchlist_path} ({how.get('watchlist', 'named')}); subscribers {subscribers_path} ({how.get('subscribers', 'named')}); " \
             f"database {masked(db_url)} ({how.get('database', 'named')})"
     watchlist, check = _watchlist(watchlist_path)
-    checks = [Check(True, "files", files), check, *_database(db_url)]
+    checks = [Check(True, "files", files), check, *_database(db_url), _browser(watchlist)]
     subs, sub_check = _subscribers(subscribers_path, watchlist)
     checks.append(sub_check)
     if subs and any(s.email for s in subs):
@@ -38,7 +38,7 @@ def run_checks(db_url: str, watchlist_path: str, subscribers_path: str, how: dic
     checks += [_url_variable(f"slack {s.id}", s.slack, "the incoming-webhook URL") for s in subs if s.slack]
     checks += [_url_variable(f"webhook {s.id}", s.webhook, "the webhook URL") for s in subs if s.webhook]
     checks += [_apprise(s.id, name) for s in subs for name in s.apprise]
-    if subs and checks[2].ok:
+    if subs and checks[2].ok:  # the database answered
         checks += _failed_channels(db_url)
     return checks
 
@@ -79,6 +79,22 @@ def _database(url: str) -> list[Check]:
     note = "" if current == head else " (any command that opens the database migrates it)"
     migrations = Check(current == head, "migrations", f"at {current or 'an empty schema'}, newest is {head}{note}")
     return [Check(True, "database", f"{engine.url.render_as_string(hide_password=True)} answers"), migrations]
+
+
+def _browser(watchlist: Any) -> Check:
+    """Is there a browser for pages behind a JavaScript challenge, and which? Missing is a failure only
+    when the watchlist has `render = "browser"` pages; otherwise a warning (a challenged page will be blocked)."""
+    from crawler import browser
+
+    found = browser.find()
+    if found.ok and found.executable:
+        from importlib.metadata import version as package_version
+
+        return Check(True, "browser", f"{browser.version(found.executable)} at {found.executable} (scrapy-playwright {package_version('scrapy-playwright')})")
+    needing = [p.id for p in (watchlist.pages if watchlist else ()) if p.render == "browser" and p.enabled]
+    if needing:
+        return Check(False, "browser", f"{found.missing}; pages with render = \"browser\": {', '.join(needing[:5])}{' …' if len(needing) > 5 else ''}")
+    return Check(True, "browser", f"none: a page behind a JavaScript challenge will be blocked. {found.missing[0].upper()}{found.missing[1:]}", warn=True)
 
 
 def _subscribers(path: str, watchlist: Any) -> tuple[tuple[Any, ...], Check]:

@@ -20,7 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-BEHAVIOURS = ("serve", "reset", "stall", "truncate", "close")  # close: no Content-Length, the body ends when the connection does
+# close: no Content-Length, the body ends when the connection does; challenge: see `challenge_page`
+BEHAVIOURS = ("serve", "reset", "stall", "truncate", "close", "challenge")
+CHALLENGE_COOKIE = "kvw_ts"
 TYPES = {".htm": "text/html", ".html": "text/html", ".pdf": "application/pdf", ".json": "application/json", ".txt": "text/plain"}
 
 
@@ -31,6 +33,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     behaviour: str = "serve"
     stall_seconds: float = 5.0
+    solvable: bool = True  # challenge: does the script ever set the cookie the server wants?
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,37 @@ class FixtureServer:
         return Route(200, body, {"Content-Type": ctype})
 
 
+def challenge_answer(host: str) -> str:
+    """The cookie value the challenge script computes for a host (a plain client cannot know it
+    without running the script): a small hash of `location.host`, as the script does it. One cookie
+    opens every page of the host, as on the real sites."""
+    value = 7
+    for char in host:
+        value = (value * 31 + ord(char)) % 1_000_003
+    return str(value)
+
+
+def challenge_page(solvable: bool = True) -> bytes:
+    """A 412 page modelled on the real anti-bot layer: no text, a script that computes a cookie and
+    reloads. Unsolvable: the script "fails its environment check", never sets the cookie, and reloads anyway."""
+    compute = f"""var p = location.host, v = 7;
+  for (var i = 0; i < p.length; i++) {{ v = (v * 31 + p.charCodeAt(i)) % 1000003; }}
+  document.cookie = '{CHALLENGE_COOKIE}=' + v + '; path=/';""" if solvable else "var $_ts = {}; /* environment check failed */"
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title></title>
+<script>var $_ts = window['$_ts'] || {{}}; $_ts.nsd = 41723;
+  {compute}
+  location.reload();
+</script></head><body></body></html>""".encode()
+
+
+def _cookie(header: str) -> str:
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == CHALLENGE_COOKIE:
+            return value
+    return ""
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
@@ -158,6 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if route.behaviour == "stall":
             fixture.stop_stalls.wait(route.stall_seconds)
+        host = self.headers.get("Host", "")
+        if route.behaviour == "challenge" and _cookie(self.headers.get("Cookie", "")) != challenge_answer(host):
+            route = Route(412, challenge_page(route.solvable), {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": "kvw_seed=41723; Path=/"})
         self._send(fixture, route)
 
     def _send(self, fixture: FixtureServer, route: Route) -> None:

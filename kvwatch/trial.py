@@ -13,10 +13,11 @@ if TYPE_CHECKING:
     from kvwatch.cli import Context
 
 
-def trial(obj: Context, target: str, selector: str | None, kind: str | None, render: str) -> dict[str, Any]:
+def trial(obj: Context, target: str, selector: str | None, kind: str | None, render: str | None) -> dict[str, Any]:
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
+    from crawler import browser as browser_fetch
     from crawler.facts import extract
     from crawler.fetch import FetchPlan, FetchResult, WatchSpider, scrapy_settings
     from crawler.watchlist import CrawlSettings, PageSpec
@@ -29,21 +30,21 @@ def trial(obj: Context, target: str, selector: str | None, kind: str | None, ren
             raise NotFound(f"no page with id {target!r} in {obj.watchlist_path} (give a URL to test a page that is not watched)")
         crawl_settings = watchlist.crawl
     spec = spec or PageSpec(id="test", url=target)
-    spec = replace(spec, selector=selector or spec.selector, kind=kind or spec.kind)
-    if render == "browser":
-        return _result(spec.url, "blocked", "needs a browser: this kvwatch has no browser fetch yet (a plain fetch is all it can do)")
-    settings = {**scrapy_settings(crawl_settings, "", obj.log_level), "ITEM_PIPELINES": {}, "LOG_INSTALL_ROOT_HANDLER": False}
+    spec = replace(spec, selector=selector or spec.selector, kind=kind or spec.kind, render=render or spec.render)
+    browser = browser_fetch.find()
+    settings = {**scrapy_settings(crawl_settings, "", obj.log_level), "ITEM_PIPELINES": {}, "LOG_INSTALL_ROOT_HANDLER": False,
+                **browser_fetch.scrapy_settings(browser, crawl_settings.timeout)}
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(WatchSpider)
     items: list[FetchResult] = []
     crawler.signals.connect(lambda item, **_: items.append(item), signal=signals.item_scraped, weak=False)
-    process.crawl(crawler, plans=[FetchPlan(spec)], known={})
+    process.crawl(crawler, plans=[FetchPlan(spec, render=spec.render)], known={}, browser_missing=browser.missing)
     process.start()
     result = next((item for item in items if isinstance(item, FetchResult) and item.attempt.page_id == spec.id), None)
     if result is None:
         return _result(spec.url, "error", "no answer (the crawl stopped)")
     attempt, capture = result.attempt, result.capture
-    out = _result(attempt.url, attempt.outcome, attempt.reason, attempt.status)
+    out = {**_result(attempt.url, attempt.outcome, attempt.reason, attempt.status), "via": attempt.via}
     if capture is not None:
         facts = extract(capture.title, capture.text, capture.links, pdf=capture.region == "pdf")
         out.update(region=capture.region, title=capture.title, text=capture.text, encoding=capture.encoding,
@@ -53,5 +54,5 @@ def trial(obj: Context, target: str, selector: str | None, kind: str | None, ren
 
 
 def _result(url: str, outcome: str, reason: str, status: int | None = None) -> dict[str, Any]:
-    return {"url": url, "status": status, "outcome": outcome, "reason": reason, "region": "", "title": "", "text": "", "encoding": "",
+    return {"url": url, "status": status, "outcome": outcome, "reason": reason, "via": "plain", "region": "", "title": "", "text": "", "encoding": "",
             "links": [], "facts": []}

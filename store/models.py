@@ -46,6 +46,7 @@ class Fetch(Base):
     etag: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"), nullable=True)
+    via: Mapped[str] = mapped_column(String(10), default="plain", server_default="plain")  # plain | browser
 
 
 class Snapshot(Base):

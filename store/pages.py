@@ -49,6 +49,7 @@ class PageHealth:
     failing_since: datetime | None
     reason: str            # the latest failure's reason, if failing
     moved_to: str = ""     # the URL the page now answers at, when it redirects
+    via: str = ""          # how the last attempt fetched it: plain or browser
 
 
 @dataclass(frozen=True)
@@ -146,5 +147,6 @@ def health(session: Session) -> list[PageHealth]:
             failing_since=streak[0].started_at if streak else None,
             reason=streak[-1].reason if streak else "",
             moved_to=last.url if last and last.outcome in GOOD_OUTCOMES and last.url != page.url else "",
+            via=last.via if last else "",
         ))
     return rows

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import zstandard
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound, UsageError
@@ -31,6 +31,7 @@ class Attempt:
     duration_ms: int = 0
     etag: str | None = None
     last_modified: str | None = None
+    via: str = "plain"  # plain | browser
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def record(session: Session, attempt: Attempt, capture: Capture | None = None) -
         page_id=attempt.page_id, url=attempt.url, outcome=attempt.outcome, started_at=attempt.started_at,
         status=attempt.status, reason=attempt.reason, bytes=attempt.bytes, duration_ms=attempt.duration_ms,
         etag=attempt.etag if attempt.outcome == "ok" else None,
-        last_modified=attempt.last_modified if attempt.outcome == "ok" else None,
+        last_modified=attempt.last_modified if attempt.outcome == "ok" else None, via=attempt.via,
     )
     session.add(fetch)
     snap, new = None, False
@@ -117,6 +118,26 @@ def validators(session: Session, page_id: str) -> tuple[str | None, str | None]:
         .order_by(Fetch.id.desc()).limit(1)
     ).first()
     return (row[0], row[1]) if row else (None, None)
+
+
+AFTER_PLAIN = "browser, after a blocked plain fetch"  # a browser fetch's reason starts so
+
+
+@dataclass(frozen=True)
+class BrowserMemory:
+    """Whether the page's last good fetch needed the browser, and when a plain fetch was last tried."""
+
+    needed: bool = False
+    plain_tried: datetime | None = None
+
+
+def browser_memory(session: Session, page_id: str) -> BrowserMemory:
+    needed = session.scalar(
+        select(Fetch.via).where(Fetch.page_id == page_id, Fetch.outcome.in_(("ok", "not_modified"))).order_by(Fetch.id.desc()).limit(1)
+    ) == "browser"
+    tried = session.scalar(select(func.max(Fetch.started_at)).where(
+        Fetch.page_id == page_id, (Fetch.via == "plain") | Fetch.reason.startswith(AFTER_PLAIN)))
+    return BrowserMemory(needed, tried)
 
 
 def history(session: Session, page_id: str) -> list[Snapshot]:

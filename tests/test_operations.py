@@ -112,7 +112,7 @@ def test_doctor_says_exactly_what_is_wrong(server: FixtureServer, tmp_path: Path
     with SmtpServer() as smtp:
         good = kvwatch("--db", sqlite_url, "doctor", cwd=tmp_path, env={**smtp.env, "KVWATCH_DOC_SLACK": "https://hooks.slack.example/services/x"})
     assert good.returncode == 0, good.stdout
-    assert [line.split()[1] for line in good.stdout.splitlines()] == ["files", "watchlist", "database", "migrations", "subscribers", "smtp", "slack"]
+    assert [line.split()[1] for line in good.stdout.splitlines()] == ["files", "watchlist", "database", "migrations", "browser", "subscribers", "smtp", "slack"]
     assert "watchlist watchlist.toml (current directory)" in good.stdout
     (tmp_path / "watchlist.toml").write_text('[[page]]\nid = "x"\n', encoding="utf-8")
     bad = kvwatch("--db", sqlite_url, "doctor", cwd=tmp_path, env={"KVWATCH_SMTP_HOST": "127.0.0.1", "KVWATCH_SMTP_PORT": "9"})
