@@ -2,14 +2,18 @@
 (127.0.0.2 … 127.0.0.101, one fixture server each), 5 cycles in which only the noise changes.
 
     python benchmarks/cycle.py [--pages 500] [--hosts 100] [--cycles 5]
+    python benchmarks/cycle.py --scale      # 500 pages on 100 hosts, then 3,000 on 300: cost per page
 
-Prints per cycle: wall and CPU seconds, peak RSS of the crawl process, bytes downloaded, database
-bytes added; then the medians. Every cycle runs the real `kvwatch crawl` in its own process.
+Prints per cycle: wall and CPU seconds (the crawl process and its children), peak RSS of the crawl
+process, bytes downloaded, database bytes added, and CPU per page by stage (plan, fetch, normalize,
+store, analysis, as `kvwatch crawl --json` reports them); then the first cycle and the median later
+cycle. Every cycle runs the real `kvwatch crawl` in its own process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
@@ -40,37 +45,68 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=500)
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--scale", action="store_true", help="measure 500 pages on 100 hosts and 3,000 on 300, and compare per page")
     args = parser.parse_args()
+    if not args.scale:
+        bench(args.pages, args.hosts, args.cycles)
+        return
+    small, large = bench(500, 100, 3), bench(3000, 300, 3)
+    print("\ncost per page, 500 → 3,000 pages (median later cycle; first cycle):")
+    for label, index in (("later", 1), ("first", 0)):
+        a, b = small[index], large[index]
+        print(f"  {label:5}  CPU {a.cpu / 500 * 1000:6.2f} → {b.cpu / 3000 * 1000:6.2f} ms/page ({b.cpu / 3000 / (a.cpu / 500):.2f}x)   "
+              f"wall {a.wall / 500 * 1000:6.2f} → {b.wall / 3000 * 1000:6.2f} ms/page ({b.wall / 3000 / (a.wall / 500):.2f}x)   "
+              f"peak RSS {a.rss_mb:.0f} → {b.rss_mb:.0f} MB")
+
+
+@dataclass(frozen=True)
+class Cycle:
+    wall: float
+    cpu: float
+    rss_mb: float
+    downloaded_mb: float
+    added_kb: float
+    stages: dict[str, float]
+
+
+def bench(pages: int, hosts: int, cycles: int) -> tuple[Cycle, Cycle]:
+    """Run `cycles` cycles; return the first and the median later one."""
     work = Path(tempfile.mkdtemp(prefix="kvwatch-bench-"))
-    servers = [FixtureServer(work, host=f"127.0.0.{2 + h}").__enter__() for h in range(args.hosts)]
+    servers = [FixtureServer(work, host=f"127.0.{(2 + h) // 256}.{(2 + h) % 256}").__enter__() for h in range(hosts)]
     try:
-        urls = [servers[i % args.hosts].url(f"p{i}.html") for i in range(args.pages)]
+        urls = [servers[i % hosts].url(f"p{i}.html") for i in range(pages)]
         entries = "\n".join(f'[[page]]\nid = "p{i}"\nurl = "{u}"\n' for i, u in enumerate(urls))
         crawl = "[crawl]\nautothrottle = false\ndelay = 0\nconcurrency = 32\nconcurrency_per_domain = 2\nretries = 0\ntimeout = 10\n"
         (work / "watchlist.toml").write_text(crawl + entries, encoding="utf-8")
         db = work / "bench.db"
-        print(f"{args.pages} pages of {len(page(0, 0)) / 1024:.1f} KB on {args.hosts} loopback hosts, {args.cycles} cycles "
+        print(f"{pages} pages of {len(page(0, 0)) / 1024:.1f} KB on {hosts} loopback hosts, {cycles} cycles "
               f"(concurrency 32, 2 per host, no throttle)")
-        print(f"{'cycle':>5} {'wall s':>7} {'cpu s':>6} {'peak RSS MB':>11} {'downloaded MB':>13} {'db +KB':>8}  result")
+        print(f"{'cycle':>5} {'wall s':>7} {'cpu s':>6} {'peak RSS MB':>11} {'downloaded MB':>13} {'db +KB':>8}  CPU ms/page by stage")
         rows = []
-        for cycle in range(args.cycles):
-            for i in range(args.pages):
-                servers[i % args.hosts].route(f"p{i}.html", Route(200, page(i, cycle), {"Content-Type": "text/html"}))
-            rows.append(run_cycle(cycle, db, work))
-        print(f"{'median':>5} {statistics.median(r[0] for r in rows):7.2f} {statistics.median(r[1] for r in rows):6.2f} "
-              f"{max(r[2] for r in rows):11.1f} {statistics.median(r[3] for r in rows):13.2f} "
-              f"{statistics.median(r[4] for r in rows[1:] or rows):8.1f}  (db +KB median over cycles 2..n)")
+        for cycle in range(cycles):
+            for i in range(pages):
+                servers[i % hosts].route(f"p{i}.html", Route(200, page(i, cycle), {"Content-Type": "text/html"}))
+            rows.append(run_cycle(cycle, db, work, pages))
+        later = rows[1:] or rows
+        def med(name: str) -> float:
+            return statistics.median(getattr(r, name) for r in later)
+
+        median = Cycle(med("wall"), med("cpu"), med("rss_mb"), med("downloaded_mb"), med("added_kb"),
+                       {k: statistics.median(r.stages.get(k, 0.0) for r in later) for k in later[0].stages})
+        print(f"{'median':>6} {median.wall:6.2f} {median.cpu:6.2f} {max(r.rss_mb for r in rows):11.1f} {median.downloaded_mb:13.2f} "
+              f"{median.added_kb:8.1f}  (cycles 2..n)")
+        return rows[0], median
     finally:
         for server in servers:
             server.close()
 
 
-def run_cycle(cycle: int, db: Path, work: Path) -> tuple[float, float, float, float, float]:
+def run_cycle(cycle: int, db: Path, work: Path, pages: int) -> Cycle:
     size_before = _db_bytes(db)
     since = time.time()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "kvwatch", "--db", f"sqlite:///{db}", "crawl"], cwd=work,
+    out = subprocess.run([sys.executable, "-m", "kvwatch", "--db", f"sqlite:///{db}", "crawl", "--json"], cwd=work,
                          capture_output=True, text=True, check=True, env={**os.environ, "http_proxy": "", "https_proxy": ""})
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -78,8 +114,11 @@ def run_cycle(cycle: int, db: Path, work: Path) -> tuple[float, float, float, fl
     rss_mb = after.ru_maxrss / 1024
     downloaded = _downloaded(db, since) / 1e6
     added_kb = (_db_bytes(db) - size_before) / 1024
-    print(f"{cycle + 1:>5} {wall:7.2f} {cpu:6.2f} {rss_mb:11.1f} {downloaded:13.2f} {added_kb:8.1f}  {out.stdout.strip()}")
-    return wall, cpu, rss_mb, downloaded, added_kb
+    summary = json.loads(out.stdout)
+    stages = summary.get("cpu_seconds", {})
+    per_page = ", ".join(f"{k} {v / pages * 1000:.2f}" for k, v in stages.items())
+    print(f"{cycle + 1:>5} {wall:7.2f} {cpu:6.2f} {rss_mb:11.1f} {downloaded:13.2f} {added_kb:8.1f}  {per_page}")
+    return Cycle(wall, cpu, rss_mb, downloaded, added_kb, stages)
 
 
 def _db_bytes(db: Path) -> int:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from crawler.facts import extract, is_relevant, k_lines, page_is_k
 from crawler.families import tier_for
@@ -116,7 +117,7 @@ def snapshot_alert(session: Session, page: Page, snap: Snapshot) -> alerts.NewAl
     ignore = tuple((page.options or {}).get("ignore", ()))
     history = [version(s, ignore) for s in earlier]
     cur = version(snap, ignore)
-    change = compare(history[0], cur, history, listing=page.kind == "listing")
+    change = compare(history[0], cur, history, listing=page.kind in ("listing", "feed") or snap.region.startswith("feed"))
     if not change.substantive:
         return None
     kind = "new_link" if change.new_links else "content"
@@ -202,8 +203,34 @@ def health_alert(session: Session, page: Page, threshold: int) -> alerts.NewAler
     return None
 
 
-def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str, ...] = ()) -> AnalysisSummary:
-    """Derive every alert the store implies and does not hold yet. Idempotent."""
+def touched(session: Session, since: datetime) -> set[str]:
+    """The pages whose health or address may have changed since `since`: a failed fetch, a good one
+    right after failures (a recovery), or a permanent redirect. Two queries, however many pages."""
+    out: set[str] = set()
+    first_good: dict[str, int] = {}
+    for page_id, fetch_id, outcome, reason in session.execute(
+            select(Fetch.page_id, Fetch.id, Fetch.outcome, Fetch.reason).where(Fetch.started_at >= since)):
+        if outcome in pages.GOOD_OUTCOMES:
+            first_good[page_id] = min(first_good.get(page_id, fetch_id), fetch_id)
+            if "moved permanently" in reason:
+                out.add(page_id)
+        elif outcome not in pages.NEUTRAL_OUTCOMES:
+            out.add(page_id)
+    ids = [fetch_id for page_id, fetch_id in first_good.items() if page_id not in out]
+    if ids:
+        outer = aliased(Fetch)
+        before = select(Fetch.outcome).where(Fetch.page_id == outer.page_id, Fetch.id < outer.id, Fetch.outcome.not_in(pages.NEUTRAL_OUTCOMES)) \
+            .order_by(Fetch.id.desc()).limit(1).correlate(outer).scalar_subquery()
+        for start in range(0, len(ids), 500):
+            for page_id, previous in session.execute(select(outer.page_id, before).where(outer.id.in_(ids[start:start + 500]))):
+                if previous is not None and previous not in pages.GOOD_OUTCOMES:
+                    out.add(page_id)
+    return out
+
+
+def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str, ...] = (), since: datetime | None = None) -> AnalysisSummary:
+    """Derive every alert the store implies and does not hold yet. Idempotent. With `since` (a cycle's
+    start), health and moves are looked at only for the pages whose fetches since then could change them."""
     counts: Counter[str] = Counter()
     with session_scope(engine) as session:
         todo = [s.id for s in alerts.pending_snapshots(session)]
@@ -216,7 +243,10 @@ def analyse(engine: Engine, failures_before_alert: int = 3, page_ids: tuple[str,
                     counts[new.kind] += 1
             snap.analysed_at = utcnow()
     with session_scope(engine) as session:
-        for page in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
+        query = select(Page).where(Page.enabled.is_(True)).order_by(Page.id)
+        if since is not None:
+            query = query.where(Page.id.in_(sorted(touched(session, since))))
+        for page in session.scalars(query):
             if page_ids and page.id not in page_ids:
                 continue
             for new in (health_alert(session, page, failures_before_alert), moved_alert(session, page)):

@@ -40,7 +40,7 @@ MAX_PAGES = 4                          # pages open at once in the one browser
 PROBE_EVERY = timedelta(days=1)        # a page that needed the browser is tried plainly again this often
 SETTLE_ROUNDS = 4                      # challenge reloads followed before giving up on a page
 NOT_DOWNLOADED = ("image", "font", "media")
-HANDLER = "crawler.browser_handler.LazyPlaywrightHandler"  # imported by Scrapy only when configured
+HANDLER = "crawler.browser_handler.BrowserOrPlainHandler"  # imported by Scrapy only when configured
 STOPPED = "<html><body><!-- kvwatch: an anti-bot challenge kept reloading; stopped --></body></html>"
 DOCUMENTS = "kvwatch_documents"        # request.meta key: statuses of the page's main-frame documents
 

@@ -1,34 +1,37 @@
-"""scrapy-playwright's download handler, started lazily. A module of its own so that importing
-`crawler.browser` never imports Playwright: Scrapy loads this only when a browser is configured."""
+"""The download handler for crawls that may need a browser. Plain requests go to Scrapy's own HTTP
+handler; the first request that needs the browser imports scrapy-playwright and starts Playwright
+(its driver, then Chromium), so a cycle that needs no browser pays nothing for having one. A module
+of its own: Scrapy loads it only when a browser is configured (`crawler.browser.scrapy_settings`)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+from scrapy.core.downloader.handlers.base import BaseDownloadHandler
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 
 
-class LazyPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
-    """Playwright (its driver process, then Chromium) starts at the first request that needs the
-    browser rather than with every crawl: most cycles need no browser at all. Plain requests pass
-    through to Scrapy's own HTTP handler, as in scrapy-playwright."""
-
+class BrowserOrPlainHandler(BaseDownloadHandler):
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
-        self._kv_launch_lock = asyncio.Lock()
-        self._kv_launched = False
+        self.plain = HTTP11DownloadHandler.from_crawler(crawler)
+        self.browser: Any = None
+        self.starting = asyncio.Lock()
 
-    async def _maybe_launch_in_thread(self) -> None:  # the engine_started hook: nothing to start yet
-        return None
+    async def download_request(self, request: Any) -> Any:
+        if not request.meta.get("playwright"):
+            return await self.plain.download_request(request)
+        async with self.starting:
+            if self.browser is None:
+                from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
-    async def _download_request(self, request: Any, spider: Any = None) -> Any:
-        async with self._kv_launch_lock:
-            if not self._kv_launched:
-                await self._launch()
-                self._kv_launched = True
-        return await super()._download_request(request, spider)
+                handler = ScrapyPlaywrightDownloadHandler.from_crawler(self.crawler)
+                await handler._maybe_launch_in_thread()  # its engine_started hook: the engine started long ago
+                self.browser = handler
+        return await self.browser.download_request(request)
 
-    async def _close(self) -> None:
-        if self._kv_launched:
-            await super()._close()
+    async def close(self) -> None:
+        await self.plain.close()
+        if self.browser is not None:
+            await self.browser.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,16 +16,15 @@ from sqlalchemy.orm import Session
 
 from crawler import browser as browser_fetch
 from crawler.analyse import analyse
-from crawler.fetch import FetchPlan, WatchSpider, linked_spec, scrapy_settings
+from crawler.fetch import NORMALIZE_CPU, FetchPlan, WatchSpider, linked_spec, scrapy_settings
 from crawler.normalize import Anchor
-from crawler.outcome import html_complete
-from crawler.pipeline import STORE_FAILURE
+from crawler.pipeline import STORE_CPU, STORE_FAILURE
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
 from store.db import session_scope, utcnow
 from store.errors import DatabaseUnavailable, NotFound
 from store.models import Fetch, Page, Snapshot
-from store.snapshots import Attempt, BrowserMemory, browser_memory, current, raw_body, record, validators
+from store.snapshots import Attempt, BrowserMemory, plan_state, record
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class CrawlSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     new_snapshots: int = 0
     alerts: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by stage: plan, fetch, normalize, store, analysis
 
     @property
     def linked(self) -> int:
@@ -58,8 +59,11 @@ def run_cycle(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), 
     if os.environ.get("KVWATCH_FAULT") == "after-crawl":
         log.error("KVWATCH_FAULT=after-crawl: exiting before analysis")
         os._exit(70)
-    result = analyse(engine, watchlist.crawl.failures_before_alert, only)
-    return replace(summary, alerts=result.alerts)
+    started = time.process_time()
+    result = analyse(engine, watchlist.crawl.failures_before_alert, only, since=summary.started_at)
+    cpu = {**summary.cpu, "analysis": round(time.process_time() - started, 3)}
+    log.info("cycle CPU seconds: %s", ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in cpu.items()), extra={"cpu": cpu})
+    return replace(summary, alerts=result.alerts, cpu=cpu)
 
 
 def select_pages(watchlist: Watchlist, only: tuple[str, ...] = ()) -> list[PageSpec]:
@@ -82,14 +86,12 @@ def plan(engine: Engine, specs: list[PageSpec], browser: bool = True) -> tuple[l
     by_id = {spec.id: spec for spec in specs}
     now = utcnow()
     with session_scope(engine) as session:
-        plans = [_plan(session, spec) for spec in specs]
-        plans = [replace(p, render=how, remembered=remembered) for p in plans
-                 for how, remembered in [render(p.spec, browser_memory(session, p.spec.id), now, browser)]]
+        plans = [_plan(session, spec, now, browser) for spec in specs]
         known: dict[str, list[FetchPlan]] = {}
-        for row in session.scalars(select(Page).where(Page.enabled.is_(True)).order_by(Page.id)):
-            parent = by_id.get(str((row.options or {}).get("parent")))
+        for url, name, options in session.execute(select(Page.url, Page.name, Page.options).where(Page.enabled.is_(True)).order_by(Page.id)):
+            parent = by_id.get(str((options or {}).get("parent")))
             if parent is not None:
-                known.setdefault(parent.id, []).append(_plan(session, linked_spec(parent, row.url, row.name)))
+                known.setdefault(parent.id, []).append(_plan(session, linked_spec(parent, url, name), now, browser))
         return plans, known
 
 
@@ -105,21 +107,20 @@ def render(spec: PageSpec, memory: BrowserMemory, now: datetime, browser: bool) 
     return "auto", False
 
 
-def _plan(session: Session, spec: PageSpec) -> FetchPlan:
-    """The page's validators, and what its current snapshot said (the region's anchor; whether its body was whole)."""
-    etag, last_modified = validators(session, spec.id)
-    snap = current(session, spec.id)
-    if snap is None:
-        return FetchPlan(spec, etag, last_modified)
-    raw = raw_body(snap)
-    complete = html_complete(raw) if raw is not None and snap.encoding != "binary" else None
-    return FetchPlan(spec, etag, last_modified, Anchor(snap.title, snap.text, snap.region), complete)
+def _plan(session: Session, spec: PageSpec, now: datetime, browser: bool) -> FetchPlan:
+    """The page's validators, how to fetch it, and what its current snapshot said (the region's anchor;
+    whether its body was whole)."""
+    state = plan_state(session, spec.id)
+    how, remembered = render(spec, state.memory, now, browser)
+    anchor = Anchor(state.title, state.text, state.region) if state.has_snapshot else None
+    return FetchPlan(spec, state.etag, state.last_modified, anchor, state.complete, how, remembered)
 
 
 def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:
     """Fetch the selected pages once, in this process, and record every attempt."""
     from scrapy.crawler import CrawlerProcess
 
+    cpu_started = time.process_time()
     specs = select_pages(watchlist, only)
     sync_watchlist(engine, watchlist)
     started = utcnow()
@@ -131,14 +132,18 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     process = CrawlerProcess(settings)
     plans, known = plan(engine, specs, browser.ok)
     crawler = process.create_crawler(WatchSpider)
+    planned = time.process_time()
     process.crawl(crawler, plans=plans, known=known, browser_missing=browser.missing)
     process.start()
     _default_signals()
+    crawled = time.process_time() - planned
+    normalize, store = ((crawler.stats.get_value(key) or 0) / 1e6 for key in (NORMALIZE_CPU, STORE_CPU))
+    cpu = {"plan": planned - cpu_started, "fetch": crawled - normalize - store, "normalize": normalize, "store": store}
     failure = crawler.stats.get_value(STORE_FAILURE)
     if failure:
         raise DatabaseUnavailable(f"{failure}; the crawl stopped (pages already stored are intact)")
     _record_unfetched(engine, [p.spec for p in plans], started, crawler.stats.get_value("finish_reason") or "unknown")
-    return summarize(engine, started, len(specs))
+    return replace(summarize(engine, started, len(specs)), cpu={stage: round(seconds, 3) for stage, seconds in cpu.items()})
 
 
 def _default_signals() -> None:

@@ -41,13 +41,25 @@ VOLATILE_LINES: tuple[re.Pattern[str], ...] = tuple(
 )
 
 
+# Literal words without one of which no pattern above can match (checked with `in`, far cheaper than
+# running the patterns on every line; tests/test_normalize.py checks every pattern's examples pass
+# these gates). Lower case: the text is lowered first.
+LINE_WORDS = ("icp", "网站标识码", "公网安备", "版权所有", "copyright", "all rights reserved", "©")
+LINE_STARTS = ("上一", "下一", "previous", "next", "分享", "share", "打印", "关闭", "返回顶部", "print", "close", "扫一扫", "微信扫一扫", "手机扫码")
+SPAN_WORDS = ("今天是", "时间", "日期", "浏览", "阅读", "点击", "访问", "查看", "最后更新", "最后修改", "字体", "字號", "字号", "【",
+              "view", "hits", "visit", "reads", "updated", "published", "release", "date")
+
+
 def clean_line(line: str) -> str:
     """A line with its volatile spans removed; '' if the whole line is chrome."""
-    for pattern in VOLATILE_LINES:
-        if pattern.search(line):
-            return ""
-    for pattern in VOLATILE_SPANS:
-        line = pattern.sub("", line)
+    lower = line.lower()
+    if line.strip() in ("", "【") or lower.lstrip().startswith(LINE_STARTS) or any(word in lower for word in LINE_WORDS):
+        for pattern in VOLATILE_LINES:
+            if pattern.search(line):
+                return ""
+    if any(word in lower for word in SPAN_WORDS):
+        for pattern in VOLATILE_SPANS:
+            line = pattern.sub("", line)
     return line.strip(" |")
 
 

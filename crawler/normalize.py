@@ -46,6 +46,8 @@ _FULLWIDTH = {c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF4
 _CJK = r"\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
+_HAS_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_HAS_SPACE = re.compile("[\\s\u00a0\u3000]")
 _TITLE_PARTS = re.compile(r"\s*[_｜]\s*|\s+[-–—|·]\s+|\s*——\s*")  # between a title and its section and site names
 _KEY_DROP = re.compile(r"[\W_]+")
 REPEAT_MIN = 40  # a repeated block needs this many letters/characters to count as a copy
@@ -53,9 +55,12 @@ REPEAT_MIN = 40  # a repeated block needs this many letters/characters to count 
 
 def normalize_line(line: str) -> str:
     """Collapse whitespace, ASCII-fy full-width digits/letters, and drop spaces next to CJK text."""
-    line = line.translate(_FULLWIDTH).replace("\u00a0", " ").replace("\u3000", " ")
-    line = _SPACES.sub(" ", line).strip()
-    return _SPACE_NEAR_CJK.sub("", line)
+    if _HAS_FULLWIDTH.search(line):
+        line = line.translate(_FULLWIDTH)
+    if _HAS_SPACE.search(line):
+        line = _SPACES.sub(" ", line.replace("\u00a0", " ").replace("\u3000", " ")).strip()
+        return _SPACE_NEAR_CJK.sub("", line)
+    return line
 
 
 def clean_lines(lines: list[str]) -> str:

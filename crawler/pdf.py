@@ -6,9 +6,6 @@ import io
 import logging
 import re
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-
 from crawler.normalize import Normalized, clean_lines, normalize_line
 
 log = logging.getLogger(__name__)
@@ -26,6 +23,9 @@ def is_pdf(body: bytes) -> bool:
 def normalize_pdf(body: bytes) -> Normalized:
     """Text of every page, one line per text line; page-number lines dropped; a `[page N]` line
     before each page of a document of several pages."""
+    from pypdf import PdfReader  # imported here: most cycles read no PDF, and pypdf takes a tenth of a second to import
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(body))
         if reader.is_encrypted:

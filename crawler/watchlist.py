@@ -16,7 +16,7 @@ from store.configfile import read_toml
 from store.errors import ConfigError
 from store.pages import TAG_KEYS
 
-KINDS = ("auto", "html", "listing", "pdf", "status")
+KINDS = ("auto", "html", "listing", "pdf", "status", "feed")  # feed: RSS, Atom or a JSON list of items (crawler/feeds.py)
 RENDERS = ("auto", "plain", "browser")  # auto: plain, and the browser when a JavaScript challenge blocks it
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
@@ -27,7 +27,8 @@ CRAWL_KEYS = {
     "user_agent", "timeout", "max_bytes", "retries", "backoff", "concurrency_per_domain",
     "concurrency", "autothrottle", "delay", "dns_timeout", "failures_before_alert",
 }
-TOP_KEYS = {"page", "defaults", "crawl"}
+TOP_KEYS = {"page", "defaults", "crawl", "include"}
+INCLUDED_KEYS = {"page"}  # an included file (watchlist.d/*.toml, written by `kvwatch discover`) holds pages only
 
 
 @dataclass(frozen=True)
@@ -98,18 +99,41 @@ def parse(data: dict[str, Any], path: str = "<watchlist>") -> Watchlist:
     if "render" in defaults:
         _render(defaults["render"], path, "[defaults]")
     crawl = _crawl_settings(_table(data, "crawl", path), path)
-    entries = data.get("page", [])
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(path, "no [[page]] entries", key="page")
+    sources = [(path, data.get("page", []))] + [(included, table.get("page", [])) for included, table in _included(data, path)]
     pages: list[PageSpec] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(entries, start=1):
-        spec = _page(entry, index, defaults, path)
-        if spec.id in seen:
-            raise ConfigError(path, f"duplicate id {spec.id!r}", f"[[page]] id={spec.id}", "id")
-        seen.add(spec.id)
-        pages.append(spec)
+    seen: dict[str, str] = {}
+    for source, entries in sources:
+        if not isinstance(entries, list):
+            raise ConfigError(source, "[[page]] must be an array of tables", key="page")
+        for index, entry in enumerate(entries, start=1):
+            spec = _page(entry, index, defaults, source)
+            if spec.id in seen:
+                where = "" if seen[spec.id] == source else f" (also in {seen[spec.id]})"
+                raise ConfigError(source, f"duplicate id {spec.id!r}{where}", f"[[page]] id={spec.id}", "id")
+            seen[spec.id] = source
+            pages.append(spec)
+    if not pages:
+        raise ConfigError(path, "no [[page]] entries", key="page")
     return Watchlist(path=path, pages=tuple(pages), crawl=crawl)
+
+
+def _included(data: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    """The files `include = ["watchlist.d/*.toml"]` names (globs relative to the watchlist), sorted; each
+    holds `[[page]]` entries only, validated like the main file's (and sharing its [defaults])."""
+    patterns = data.get("include", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ConfigError(path, f"must be a list of file patterns like [\"watchlist.d/*.toml\"], got {patterns!r}", key="include")
+    base = Path(path).parent
+    files: list[str] = []
+    for pattern in patterns:
+        found = sorted(str(p) for p in base.glob(pattern) if p.is_file())
+        if not found and not any(ch in pattern for ch in "*?["):
+            raise ConfigError(path, f"included file {str(base / pattern)!r} not found", key="include")
+        files += [f for f in found if f not in files and Path(f).resolve() != Path(path).resolve()]
+    tables = [(included, read_toml(included)) for included in files]
+    for included, table in tables:
+        _no_unknown(table, INCLUDED_KEYS, included, None)
+    return tables
 
 
 def _table(data: dict[str, Any], name: str, path: str) -> dict[str, Any]:

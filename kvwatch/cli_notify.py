@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +21,7 @@ def subscribers_cmd(obj: Context, as_json: bool) -> None:
     from notifier.deliver import sync, wanted
     from store.db import session_scope, utcnow
     from store.deliveries import failed_by_subscriber, state_by_subscriber
+    from store.pages import followed_missions, missions_followed
 
     subs = obj.subscribers()
     engine = obj.engine()
@@ -28,6 +30,9 @@ def subscribers_cmd(obj: Context, as_json: bool) -> None:
         states = state_by_subscriber(session)
         failed = failed_by_subscriber(session)
         would = {s.id: len(wanted(session, s, utcnow())) for s in subs}
+        watched = [(p.id, dict(p.tags)) for p in obj.watchlist().pages] if Path(obj.watchlist_path).exists() else None
+        follows = {s.id: missions_followed(watched, s.tags, s.pages) if watched is not None else followed_missions(session, s.tags, s.pages)
+                   for s in subs}
     rows: list[dict[str, Any]] = []
     for sub in subs:
         state = states.get(sub.id, Counter())
@@ -35,7 +40,8 @@ def subscribers_cmd(obj: Context, as_json: bool) -> None:
                      "webhook": sub.webhook, "cadence": sub.cadence, "at": sub.at.strftime("%H:%M"), "timezone": sub.timezone,
                      "pages": list(sub.pages), "tags": dict(sub.tags), "fields": list(sub.fields), "kinds": list(sub.kinds),
                      "relevant_only": sub.relevant_only, "matching_alerts": would[sub.id], "pending": state.get("pending", 0),
-                     "sent": state.get("sent", 0), "failed": state.get("failed", 0), "failed_because": failed.get(sub.id, {})})
+                     "sent": state.get("sent", 0), "failed": state.get("failed", 0), "failed_because": failed.get(sub.id, {}),
+                     "follows_missions": follows[sub.id]})
     if as_json:
         echo_json(rows)
         return
@@ -46,6 +52,9 @@ def subscribers_cmd(obj: Context, as_json: bool) -> None:
             f"fields {', '.join(sub.fields)}" if sub.fields else "", f"kinds {', '.join(sub.kinds)}",
             "K-visa only" if sub.relevant_only else "all alerts"]))
         click.echo(f"{sub.id}: {', '.join(_channel_labels(sub))}; {when}; {filters}")
+        if row["follows_missions"]:
+            click.echo(f"    follows {len(row['follows_missions'])} missions: {', '.join(row['follows_missions'][:8])}"
+                       + (" …" if len(row["follows_missions"]) > 8 else ""))
         click.echo(f"    matches {row['matching_alerts']} recent alerts; deliveries: {row['pending']} pending, {row['sent']} sent"
                    + (f", {row['failed']} FAILED for good" if row["failed"] else ""))
         for channel, reason in row["failed_because"].items():

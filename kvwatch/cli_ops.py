@@ -34,7 +34,8 @@ def crawl(obj: Context, only: tuple[str, ...], as_json: bool) -> None:
 
 def crawl_json(summary: Any) -> dict[str, Any]:
     return {"started_at": iso(summary.started_at), "finished_at": iso(summary.finished_at), "pages": summary.pages, "linked": summary.linked,
-            "outcomes": dict(summary.outcomes), "failed": summary.failed, "new_snapshots": summary.new_snapshots, "alerts": dict(summary.alerts)}
+            "outcomes": dict(summary.outcomes), "failed": summary.failed, "new_snapshots": summary.new_snapshots, "alerts": dict(summary.alerts),
+            "cpu_seconds": dict(summary.cpu)}
 
 
 def crawl_line(summary: Any) -> str:

@@ -90,6 +90,11 @@ class FixtureServer:
             else:
                 self.routes[key] = routes[0] if len(routes) == 1 else list(routes)
 
+    def route_host(self, host: str, path: str, *routes: Route) -> None:
+        """Script `path` on one host only: for a crawl that reaches real-looking hosts through this
+        server as its proxy (`http_proxy`), so no name is ever resolved."""
+        self.route(f"{host}/{path.lstrip('/')}", *routes)
+
     def requests_for(self, path: str) -> list[Seen]:
         key = "/" + path.lstrip("/")
         return [s for s in self.seen if s.path == key]
@@ -176,13 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
             fixture.inflight[path] = fixture.inflight.get(path, 0) + 1
             fixture.max_inflight[path] = max(fixture.max_inflight.get(path, 0), fixture.inflight[path])
         try:
-            self._serve(fixture, path)
+            self._serve(fixture, path, str(host or "").split(":")[0])
         finally:
             with fixture.lock:
                 fixture.inflight[path] -= 1
 
-    def _serve(self, fixture: FixtureServer, path: str) -> None:
-        route = fixture._answer(path) or fixture._file(path) or Route(404, b"<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
+    def _serve(self, fixture: FixtureServer, path: str, host: str = "") -> None:
+        route = (fixture._answer(f"/{host}{path}") if host else None) or fixture._answer(path) or fixture._file(path) \
+            or Route(404, b"<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
         if route.behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {route.behaviour!r}; valid: {', '.join(BEHAVIOURS)}")
         if route.behaviour == "reset":

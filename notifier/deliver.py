@@ -117,7 +117,7 @@ def _digest_for(engine: Engine, sub: Subscriber, delivery_ids: list[int], now: d
         rows = session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
         alerts = list(session.scalars(select(Alert).where(Alert.id.in_([d.alert_id for d in rows])).order_by(Alert.id)))
         names = {p.id: p.name or p.id for p in session.scalars(select(Page))}
-        return build(sub, alerts, names, now)
+        return build(sub, alerts, names, now, tuple(pages.followed_missions(session, sub.tags, sub.pages)))
 
 
 def _confirm(engine: Engine, delivery_ids: list[int], sent: Any, now: datetime) -> int:
@@ -161,7 +161,7 @@ def preview(engine: Engine, subscribers: tuple[Subscriber, ...], now: datetime |
             sent = set(session.scalars(select(Delivery.alert_id).where(Delivery.subscriber_id == sub.id, Delivery.status == "sent")))
             alerts = [a for a in wanted(session, sub, now) if a.id not in sent]
             if alerts:
-                out.append(build(sub, alerts, names, now))
+                out.append(build(sub, alerts, names, now, tuple(pages.followed_missions(session, sub.tags, sub.pages))))
     return out
 
 

@@ -67,6 +67,7 @@ class Digest:
     health: tuple[Entry, ...]
     payload: tuple[dict[str, Any], ...] = ()  # the alerts as `kvwatch alerts --json` prints them (for JSON webhooks)
     baseline: tuple[Baseline, ...] = ()       # what newly read pages say: the state, summarised, not news
+    follows: tuple[str, ...] = ()             # the missions the subscriber's filters follow ("ke embassy", …)
 
     @property
     def alert_ids(self) -> tuple[int, ...]:
@@ -95,7 +96,7 @@ class Digest:
         return f"kvwatch: {self.lead}" + (f" (+{count - 1} more)" if count > 1 else "")
 
 
-def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str], now: datetime) -> Digest:
+def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str], now: datetime, follows: tuple[str, ...] = ()) -> Digest:
     """A digest of `alerts` (store Alert rows, oldest first) for `subscriber`, as of its newest alert."""
     zone = ZoneInfo(subscriber.timezone)
     when = lambda moment: moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")  # noqa: E731
@@ -131,7 +132,7 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
     # Stamped with the newest alert's time, not the send time, so a retried digest is identical.
     stamp = max((a.detected_at for a in alerts), default=now)
     return Digest(subscriber.id, subscriber.name or subscriber.id, when(stamp), tuple(headlines), tuple(notices), tuple(changes), tuple(health),
-                  tuple(to_json(a) for a in alerts), _baseline(stated))
+                  tuple(to_json(a) for a in alerts), _baseline(stated), follows)
 
 
 def _baseline(stated: dict[str, dict[str, list[tuple[str, int]]]]) -> tuple[Baseline, ...]:

@@ -66,6 +66,7 @@ class Snapshot(Base):
     raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     raw_codec: Mapped[str] = mapped_column(String(10), default="zstd")
     region: Mapped[str] = mapped_column(Text, default="", server_default="")  # how the main text was found
+    complete: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # an HTML body that ended with </html>; None: not HTML, or not known
     first_seen: Mapped[datetime] = mapped_column(DateTime)
     last_seen: Mapped[datetime] = mapped_column(DateTime)
     analysed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)

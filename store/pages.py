@@ -14,7 +14,8 @@ from store.db import utcnow
 from store.errors import NotFound
 from store.models import Fetch, Page, Snapshot
 
-TAG_KEYS = ("agency", "country", "language", "tier")  # the tags a watched page may carry (and a subscriber filter on)
+# the tags a watched page may carry (and a subscriber filter on); city and kind come with discovered missions
+TAG_KEYS = ("agency", "country", "language", "tier", "city", "kind")
 GOOD_OUTCOMES = ("ok", "not_modified")
 NEUTRAL_OUTCOMES = ("interrupted",)  # the crawl stopped before the page: neither good nor a failure
 
@@ -150,3 +151,24 @@ def health(session: Session) -> list[PageHealth]:
             via=last.via if last else "",
         ))
     return rows
+
+
+def followed_missions(session: Session, tags: Iterable[tuple[str, str]] = (), page_ids: Iterable[str] = ()) -> list[str]:
+    """The missions (pages tagged agency = "mission", as `kvwatch discover` writes them) a subscriber's
+    filters follow, among the store's enabled pages: "ke embassy", "us losangeles consulate-general"…"""
+    rows = session.execute(select(Page.id, Page.tags).where(Page.enabled.is_(True)).order_by(Page.id))
+    return missions_followed(((page_id, page_tags or {}) for page_id, page_tags in rows), tags, page_ids)
+
+
+def missions_followed(pages: Iterable[tuple[str, dict[str, str]]], tags: Iterable[tuple[str, str]] = (), page_ids: Iterable[str] = ()) -> list[str]:
+    """As `followed_missions`, over (id, tags) pairs (the watchlist's pages, say)."""
+    wanted, only = dict(tags), set(page_ids)
+    if not wanted and not only:
+        return []
+    out: dict[str, None] = {}
+    for page_id, page_tags in pages:
+        if page_tags.get("agency") != "mission" or (only and page_id not in only) or any(page_tags.get(k) != v for k, v in wanted.items()):
+            continue
+        city, kind = page_tags.get("city", ""), page_tags.get("kind", "")
+        out[" ".join(filter(None, (page_tags.get("country", ""), city if city != kind else "", kind)))] = None
+    return list(out)

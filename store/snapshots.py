@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import zstandard
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound, UsageError
@@ -47,6 +47,7 @@ class Capture:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes = b""
     region: str = ""
+    complete: bool | None = None  # an HTML body that ended as a whole document does; None for PDFs and the like
 
 
 @dataclass(frozen=True)
@@ -74,20 +75,25 @@ def record(session: Session, attempt: Attempt, capture: Capture | None = None) -
         last_modified=attempt.last_modified if attempt.outcome == "ok" else None, via=attempt.via,
     )
     session.add(fetch)
-    snap, new = None, False
+    snapshot_id, new = None, False
     if attempt.outcome in ("ok", "not_modified"):
-        snap = current(session, attempt.page_id)
-        if capture is not None and (snap is None or snap.hash != capture.hash):
+        latest = session.execute(  # id and hash only: the text and raw body stay in the database
+            select(Snapshot.id, Snapshot.hash).where(Snapshot.page_id == attempt.page_id).order_by(Snapshot.id.desc()).limit(1)
+        ).first()
+        if capture is not None and (latest is None or latest.hash != capture.hash):
             snap, new = _new_snapshot(attempt, capture), True
             session.add(snap)
-        elif snap is not None:
-            snap.last_seen = attempt.started_at
+            session.flush()
+            snapshot_id = snap.id
+        elif latest is not None:
+            snapshot_id = latest.id
+            session.execute(update(Snapshot).where(Snapshot.id == latest.id).values(last_seen=attempt.started_at))
             if attempt.outcome == "not_modified":
                 previous = validators(session, attempt.page_id)
                 fetch.etag, fetch.last_modified = previous
+    fetch.snapshot_id = snapshot_id
     session.flush()
-    fetch.snapshot_id = snap.id if snap else None
-    return Recorded(fetch_id=fetch.id, snapshot_id=fetch.snapshot_id, new_snapshot=new)
+    return Recorded(fetch_id=fetch.id, snapshot_id=snapshot_id, new_snapshot=new)
 
 
 def _new_snapshot(attempt: Attempt, capture: Capture) -> Snapshot:
@@ -96,7 +102,7 @@ def _new_snapshot(attempt: Attempt, capture: Capture) -> Snapshot:
         page_id=attempt.page_id, hash=capture.hash, title=capture.title, text=capture.text,
         links=[list(link) for link in capture.links], content_type=capture.content_type,
         encoding=capture.encoding, headers=dict(capture.headers), raw=raw, raw_codec="zstd", region=capture.region,
-        first_seen=attempt.started_at, last_seen=attempt.started_at,
+        complete=capture.complete, first_seen=attempt.started_at, last_seen=attempt.started_at,
     )
 
 
@@ -138,6 +144,45 @@ def browser_memory(session: Session, page_id: str) -> BrowserMemory:
     tried = session.scalar(select(func.max(Fetch.started_at)).where(
         Fetch.page_id == page_id, (Fetch.via == "plain") | Fetch.reason.startswith(AFTER_PLAIN)))
     return BrowserMemory(needed, tried)
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """What planning a page's next fetch needs from the store, in two queries: its last good fetch
+    (validators, how it was fetched), and what its current snapshot said."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    memory: BrowserMemory = BrowserMemory()
+    title: str = ""
+    text: str = ""
+    region: str = ""
+    complete: bool | None = None
+    has_snapshot: bool = False
+
+
+def plan_state(session: Session, page_id: str) -> PlanState:
+    good = session.execute(
+        select(Fetch.etag, Fetch.last_modified, Fetch.via).where(Fetch.page_id == page_id, Fetch.outcome.in_(("ok", "not_modified")))
+        .order_by(Fetch.id.desc()).limit(1)
+    ).first()
+    memory = browser_memory(session, page_id) if good is not None and good.via == "browser" else BrowserMemory()
+    snap = session.execute(
+        select(Snapshot.id, Snapshot.title, Snapshot.text, Snapshot.region, Snapshot.complete, Snapshot.encoding)
+        .where(Snapshot.page_id == page_id).order_by(Snapshot.id.desc()).limit(1)
+    ).first()
+    etag, last_modified = (good.etag, good.last_modified) if good is not None else (None, None)
+    if snap is None:
+        return PlanState(etag, last_modified, memory)
+    complete = snap.complete
+    if complete is None and snap.encoding != "binary":  # a snapshot stored before snapshot.complete existed
+        row = session.get(Snapshot, snap.id)
+        raw = raw_body(row) if row is not None else None
+        complete = bool(_CLOSED.search(raw[-4096:])) if raw is not None else None
+    return PlanState(etag, last_modified, memory, snap.title, snap.text, snap.region, complete, True)
+
+
+_CLOSED = re.compile(rb"</(html|body)\s*>", re.I)  # as crawler.outcome.html_complete, for snapshots stored before 0009
 
 
 def history(session: Session, page_id: str) -> list[Snapshot]:

@@ -81,3 +81,24 @@ def test_the_subject_names_the_most_important_thing() -> None:
     assert build(SUB, [health, change], names, T0).subject == "kvwatch: Mission 3: 1 line changed (+1 more)"
     assert build(SUB, [health], names, T0).subject == "kvwatch: page health — Mission 1: failing"
     assert "unsubscribe" not in render_text(build(SUB, [health], names, T0)).lower()  # nothing reads such replies; none is promised
+
+
+def test_the_digest_header_names_the_missions_a_subscriber_follows(tmp_path: Any) -> None:
+    """The store's pages tagged as missions (as `kvwatch discover` writes them) that a subscriber's
+    tags select are named in the digest's header, text and HTML; a subscriber without filters gets none."""
+    from store.db import make_engine, prepare, session_scope
+    from store.pages import followed_missions, sync
+
+    engine = prepare(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    pages = [SimpleNamespace(id=f"mission-{cc}-{city}-visa-zh", url=f"http://{cc}.x/", name="", kind="listing", enabled=True,
+                             tags={"agency": "mission", "country": cc, "city": city, "language": "zh", "kind": kind})
+             for cc, city, kind in (("ke", "embassy", "embassy"), ("us", "losangeles", "consulate-general"), ("us", "chicago", "consulate-general"))]
+    with session_scope(engine) as session:
+        sync(session, pages)
+        us = followed_missions(session, (("country", "us"),))
+        everyone = followed_missions(session)
+    assert us == ["us chicago consulate-general", "us losangeles consulate-general"] and everyone == []
+    digest = build(SUB, baseline(2), _names(baseline(2)), T0, tuple(us))
+    assert "Missions you follow: us chicago consulate-general, us losangeles consulate-general" in render_text(digest)
+    assert "Missions you follow: us chicago consulate-general" in render_html(digest)
+    assert "Missions you follow" not in render_text(build(SUB, baseline(2), _names(baseline(2)), T0))

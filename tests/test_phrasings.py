@@ -187,3 +187,28 @@ NON_FACTS = [
 def test_statements_without_a_value_are_not_facts(text: str) -> None:
     facts = {f.field: f.value for f in extract("签证说明", normalize_line(text) if "\n" not in text else text)}
     assert not {"stay_duration", "validity", "entries"} & set(facts), facts
+
+
+def _typed_ungated(text: str) -> list[tuple[int, str]]:
+    from crawler.facts.scope import _K_WORDS, _VISA
+
+    found = {m.start(): m.group(1) or m.group(2) or "TRANSIT" for m in _VISA.finditer(text)}
+    for m in _K_WORDS.finditer(text):
+        if not any(kind == "K" and abs(m.start() - at) <= 2 for at, kind in found.items()):
+            found[m.start()] = "K"
+    return sorted(found.items())
+
+
+def test_the_type_gate_never_changes_which_types_a_text_names() -> None:
+    """`_typed` skips its patterns when a text has none of their literal words: over every line of the
+    phrasing matrix, in every script, it must name exactly what the patterns alone name."""
+    from crawler.facts.scope import _typed
+    from crawler.facts.values import fold
+
+    lines = {line for case in CASES for text in (case.text, case.title) for line in text.splitlines()} | set(NON_FACTS)
+    checked = 0
+    for line in lines:
+        for variant in (line, fold(line), line.upper(), line.lower()):
+            assert _typed(variant) == _typed_ungated(variant), variant
+            checked += bool(_typed_ungated(variant))
+    assert checked > 500  # the matrix names types in many shapes

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _VISA = re.compile(
     r"(?<![A-Za-z0-9])([A-Z][1-2]?)\s*(?:字\s*签证|字签|类签证|签证|[- ](?i:visas?)\b|\s+(?i:visas?)\b)"
@@ -26,6 +27,10 @@ _K_WORDS = re.compile(
     r"K\s*字\s*签证|K\s*签证|K字|\bK[- ]?visas?\b|\bvisa K\b|青年科技人才|young (foreign )?(science and technology|scientific and technological|STEM) (talents?|professionals)",
     re.I,
 )
+# Literal words without one of which neither pattern can match (lower case; checked with `in`, far
+# cheaper than the patterns): most clauses name no type. tests/test_phrasings.py runs every phrasing
+# through both paths.
+TYPE_WORDS = ("签", "visa", "category", "小时", "hour", "k字", "青年科技人才", "young")
 _SENTENCE = re.compile(r"(?<=[。；;！？!?])|(?<=\.)\s+(?=[A-Z(（])")
 _CLAUSE = re.compile(r"(?<=[，,])")
 _MARKER = re.compile(r"^\s*(?:[一二三四五六七八九十]+[、.．]|（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、)．]\s*|[-•·●]\s*|第[一二三四五六七八九十]+[条章]\s*)")
@@ -43,9 +48,13 @@ class Clause:
 
 def _typed(text: str) -> list[tuple[int, str]]:
     """(position, visa type) of every type the text names, in order."""
+    lower = text.lower()
+    if not any(word in lower for word in TYPE_WORDS):
+        return []
     found = {m.start(): m.group(1) or m.group(2) or "TRANSIT" for m in _VISA.finditer(text)}
+    named_k = {at for at, kind in found.items() if kind == "K"}
     for m in _K_WORDS.finditer(text):
-        if not any(kind == "K" and abs(m.start() - at) <= 2 for at, kind in found.items()):
+        if not any(at in named_k for at in range(m.start() - 2, m.start() + 3)):
             found[m.start()] = "K"
     return sorted(found.items())
 
@@ -59,6 +68,7 @@ def is_relevant(*texts: str) -> bool:
     return any(_K_WORDS.search(t) for t in texts if t)
 
 
+@lru_cache(maxsize=64)
 def page_is_k(title: str, text: str) -> bool:
     """The page is about the K visa: its title says so, or its text names no other visa type."""
     if "K" in visa_types(title):
@@ -83,7 +93,8 @@ def _first_type(text: str) -> tuple[str, int] | None:
     return (typed[0][1], typed[0][0]) if typed else None
 
 
-def clauses(title: str, text: str, row_lines: frozenset[int] = frozenset()) -> list[Clause]:
+@lru_cache(maxsize=16)  # extraction asks for the same text's clauses more than once
+def clauses(title: str, text: str, row_lines: frozenset[int] = frozenset()) -> tuple[Clause, ...]:
     """Every clause of the text with its K-visa attribution."""
     scope = page_is_k(title, text)
     out: list[Clause] = []
@@ -98,7 +109,7 @@ def clauses(title: str, text: str, row_lines: frozenset[int] = frozenset()) -> l
                 if types:  # a clause naming a type switches the rest of its line
                     current = "K" in types and (types[-1] == "K" or len(set(types)) == 1)
                 out.append(Clause(part, sentence, current, index))
-    return out
+    return tuple(out)
 
 
 def k_sentences(title: str, text: str, row_lines: frozenset[int] = frozenset()) -> list[tuple[int, str, str]]:
