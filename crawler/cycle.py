@@ -112,8 +112,8 @@ def _plan(session: Session, spec: PageSpec, now: datetime, browser: bool) -> Fet
     whether its body was whole)."""
     state = plan_state(session, spec.id)
     how, remembered = render(spec, state.memory, now, browser)
-    anchor = Anchor(state.title, state.text, state.region) if state.has_snapshot else None
-    return FetchPlan(spec, state.etag, state.last_modified, anchor, state.complete, how, remembered)
+    previous = FetchPlan.pack(Anchor(state.title, state.text, state.region)) if state.has_snapshot else None
+    return FetchPlan(spec, state.etag, state.last_modified, previous, state.complete, how, remembered)
 
 
 def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+import zstandard
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -55,10 +56,23 @@ class FetchPlan:
     spec: PageSpec
     etag: str | None = None
     last_modified: str | None = None
-    anchor: Anchor | None = None
+    previous: bytes | None = None  # the current snapshot's title, text and region, compressed (see `anchor`)
     complete: bool | None = None  # did the last good HTML body end with </html> or </body>? None: unknown
     render: str = "auto"  # this cycle: plain; auto (plain, the browser if a challenge blocks it); browser
     remembered: bool = False  # render is "browser" because the page needed it before (not by the watchlist)
+
+    @staticmethod
+    def pack(anchor: Anchor) -> bytes:
+        """A cycle holds every page's previous text at once: compressed, 3,000 pages take a few MB, not a hundred."""
+        return zstandard.ZstdCompressor(level=1).compress("\0".join((anchor.title, anchor.text, anchor.region)).encode())
+
+    @property
+    def anchor(self) -> Anchor | None:
+        if self.previous is None:
+            return None
+        title, rest = zstandard.ZstdDecompressor().decompress(self.previous).decode().split("\0", 1)
+        text, region = rest.rsplit("\0", 1)
+        return Anchor(title, text, region)
 
 
 @dataclass(frozen=True)

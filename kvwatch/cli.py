@@ -149,4 +149,4 @@ def parse_time(value: str, end_of_day: bool = False) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
-from kvwatch import cli_discover, cli_history, cli_notify, cli_ops  # noqa: E402,F401 - registers the command groups on `main`
+from kvwatch import cli_discover, cli_history, cli_notify, cli_ops, cli_web  # noqa: E402,F401 - registers the command groups on `main`

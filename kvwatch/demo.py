@@ -57,6 +57,7 @@ def run_demo(echo: Callable[[str], None]) -> None:
         echo(f"The change: {change['summary']}\nThe evidence: “{said}”\n")
         echo("$ kvwatch digest            # what a subscriber receives\n" + kv("digest"))
     echo(f"Done. Everything above is in {folder}; delete it when you like.")
+    echo(f"See the change in your browser: kvwatch --db {db} web\n  then open http://127.0.0.1:8080/alerts/{change['id']}")
 
 
 def _notice() -> bytes:

@@ -10,6 +10,7 @@ or Markdown link syntax arrive as inert text.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,11 @@ class Digest:
     payload: tuple[dict[str, Any], ...] = ()  # the alerts as `kvwatch alerts --json` prints them (for JSON webhooks)
     baseline: tuple[Baseline, ...] = ()       # what newly read pages say: the state, summarised, not news
     follows: tuple[str, ...] = ()             # the missions the subscriber's filters follow ("ke embassy", …)
+    public_url: str = ""                      # KVWATCH_PUBLIC_URL: where `kvwatch web` answers; links to the evidence
+
+    def permalink(self, alert_id: int) -> str:
+        """The alert's permanent page on `kvwatch web` (its diff, snapshots and evidence), if the web page is published."""
+        return f"{self.public_url}/alerts/{alert_id}" if self.public_url else ""
 
     @property
     def alert_ids(self) -> tuple[int, ...]:
@@ -132,7 +138,7 @@ def build(subscriber: Subscriber, alerts: list[Any], page_names: dict[str, str],
     # Stamped with the newest alert's time, not the send time, so a retried digest is identical.
     stamp = max((a.detected_at for a in alerts), default=now)
     return Digest(subscriber.id, subscriber.name or subscriber.id, when(stamp), tuple(headlines), tuple(notices), tuple(changes), tuple(health),
-                  tuple(to_json(a) for a in alerts), _baseline(stated), follows)
+                  tuple(to_json(a) for a in alerts), _baseline(stated), follows, os.environ.get("KVWATCH_PUBLIC_URL", "").rstrip("/"))
 
 
 def _baseline(stated: dict[str, dict[str, list[tuple[str, int]]]]) -> tuple[Baseline, ...]:
@@ -186,7 +192,8 @@ def render_slack(digest: Digest) -> list[tuple[tuple[int, ...], dict[str, Any]]]
     header counts what it holds."""
     groups: list[tuple[str, tuple[int, ...], list[dict[str, Any]]]] = []  # (part kind, alert ids, blocks)
     for h in digest.headlines:
-        groups.append(("fact change", (h.alert_id,), _plain(h.text) + _plain(f"“{h.evidence}”" if h.evidence else "") + [_link(h.url, h.source)]))
+        groups.append(("fact change", (h.alert_id,), _plain(h.text) + _plain(f"“{h.evidence}”" if h.evidence else "") + [_link(h.url, h.source)]
+                       + ([_link(digest.permalink(h.alert_id), "kvwatch: the evidence")] if digest.public_url else [])))
     for kind, title, entries in (("notice", "New K-visa notice or document", digest.notices), ("change", "Other change", digest.changes)):
         for e in entries:
             body = f"{e.summary}\n{e.diff}" if e.diff else e.summary

@@ -59,6 +59,17 @@ def make_engine(url: str | URL) -> Engine:
     return engine
 
 
+def readonly_engine(url: str | URL) -> Engine:
+    """An engine that cannot write (for `kvwatch web`): SQLite connections are `query_only`, PostgreSQL
+    transactions read-only. The schema must already be current (nothing here migrates)."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA query_only = ON"))
+    elif engine.dialect.name == "postgresql":
+        engine = create_engine(url, future=True, connect_args={"options": "-c default_transaction_read_only=on"})
+    return engine
+
+
 def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 

@@ -3,6 +3,7 @@ stays apart. Golden renderings of a 40-page baseline; a 300-page baseline stays 
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -102,3 +103,14 @@ def test_the_digest_header_names_the_missions_a_subscriber_follows(tmp_path: Any
     assert "Missions you follow: us chicago consulate-general, us losangeles consulate-general" in render_text(digest)
     assert "Missions you follow: us chicago consulate-general" in render_html(digest)
     assert "Missions you follow" not in render_text(build(SUB, baseline(2), _names(baseline(2)), T0))
+
+
+def test_with_a_public_url_digests_link_each_change_to_its_permanent_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    alerts = baseline(1) + [_alert(9, "fact", ({"field": "stay_duration", "old": "P180D", "new": "P90D", "evidence": "每次停留不超过90日。"},), minutes=5)]
+    monkeypatch.setenv("KVWATCH_PUBLIC_URL", "https://kvwatch.example.org/")
+    digest = build(SUB, alerts, _names(alerts), T0)
+    assert "  kvwatch: https://kvwatch.example.org/alerts/9" in render_text(digest)
+    assert 'href="https://kvwatch.example.org/alerts/9"' in render_html(digest)
+    assert "https://kvwatch.example.org/alerts/9" in json.dumps([payload for _, payload in render_slack(digest)])
+    monkeypatch.delenv("KVWATCH_PUBLIC_URL")
+    assert "kvwatch.example.org" not in render_text(build(SUB, alerts, _names(alerts), T0))

@@ -184,6 +184,7 @@ def test_demo_runs_offline_and_shows_the_fact_change(tmp_path: Path) -> None:
     if os.environ.get("KVWATCH_UPDATE_GOLDENS"):
         golden.write_text(digest, encoding="utf-8")
     assert digest == golden.read_text(encoding="utf-8")  # the demo's digest, times and port masked
+    assert re.search(r"See the change in your browser: kvwatch --db sqlite:///\S+/demo.db web\n  then open http://127\.0\.0\.1:8080/alerts/\d+\n$", out)
 
 
 def test_serve_is_quiet_when_healthy_and_says_a_broken_edit_once(server: FixtureServer, tmp_path: Path, sqlite_url: str) -> None:
