@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -93,7 +92,7 @@ def bench(pages: int, hosts: int, cycles: int) -> tuple[Cycle, Cycle]:
 
         median = Cycle(med("wall"), med("cpu"), med("rss_mb"), med("downloaded_mb"), med("added_kb"),
                        {k: statistics.median(r.stages.get(k, 0.0) for r in later) for k in later[0].stages})
-        print(f"{'median':>6} {median.wall:6.2f} {median.cpu:6.2f} {max(r.rss_mb for r in rows):11.1f} {median.downloaded_mb:13.2f} "
+        print(f"{'median':>6} {median.wall:6.2f} {median.cpu:6.2f} {median.rss_mb:11.1f} {median.downloaded_mb:13.2f} "
               f"{median.added_kb:8.1f}  (cycles 2..n)")
         return rows[0], median
     finally:
@@ -104,17 +103,22 @@ def bench(pages: int, hosts: int, cycles: int) -> tuple[Cycle, Cycle]:
 def run_cycle(cycle: int, db: Path, work: Path, pages: int) -> Cycle:
     size_before = _db_bytes(db)
     since = time.time()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "kvwatch", "--db", f"sqlite:///{db}", "crawl", "--json"], cwd=work,
-                         capture_output=True, text=True, check=True, env={**os.environ, "http_proxy": "", "https_proxy": ""})
+    with tempfile.TemporaryFile() as stdout:  # wait4: this cycle's own CPU and peak RSS, not the maximum over earlier cycles
+        proc = subprocess.Popen([sys.executable, "-m", "kvwatch", "--db", f"sqlite:///{db}", "crawl", "--json"], cwd=work,
+                                stdout=stdout, stderr=subprocess.DEVNULL, env={**os.environ, "http_proxy": "", "https_proxy": ""})
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"kvwatch crawl failed with exit code {proc.returncode}")
+        stdout.seek(0)
+        output = stdout.read().decode()
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    rss_mb = after.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    rss_mb = usage.ru_maxrss / 1024
     downloaded = _downloaded(db, since) / 1e6
     added_kb = (_db_bytes(db) - size_before) / 1024
-    summary = json.loads(out.stdout)
+    summary = json.loads(output)
     stages = summary.get("cpu_seconds", {})
     per_page = ", ".join(f"{k} {v / pages * 1000:.2f}" for k, v in stages.items())
     print(f"{cycle + 1:>5} {wall:7.2f} {cpu:6.2f} {rss_mb:11.1f} {downloaded:13.2f} {added_kb:8.1f}  {per_page}")

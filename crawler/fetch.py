@@ -64,7 +64,8 @@ class FetchPlan:
     @staticmethod
     def pack(anchor: Anchor) -> bytes:
         """A cycle holds every page's previous text at once: compressed, 3,000 pages take a few MB, not a hundred."""
-        return zstandard.ZstdCompressor(level=1).compress("\0".join((anchor.title, anchor.text, anchor.region)).encode())
+        packed = zstandard.ZstdCompressor(level=1).compress("\0".join((anchor.title, anchor.text, anchor.region)).encode())
+        return bytes(memoryview(packed))  # a copy of its own size: zstandard's result keeps the worst-case allocation (~30 KB a page)
 
     @property
     def anchor(self) -> Anchor | None:

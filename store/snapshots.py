@@ -97,7 +97,8 @@ def record(session: Session, attempt: Attempt, capture: Capture | None = None) -
 
 
 def _new_snapshot(attempt: Attempt, capture: Capture) -> Snapshot:
-    raw = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(capture.raw) if capture.raw else None
+    # a copy of its own size: zstandard's result keeps its worst-case allocation, and a batch holds 100 of them
+    raw = bytes(memoryview(zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(capture.raw))) if capture.raw else None
     return Snapshot(
         page_id=attempt.page_id, hash=capture.hash, title=capture.title, text=capture.text,
         links=[list(link) for link in capture.links], content_type=capture.content_type,
