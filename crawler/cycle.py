@@ -113,7 +113,7 @@ def _plan(session: Session, spec: PageSpec, now: datetime, browser: bool) -> Fet
     state = plan_state(session, spec.id)
     how, remembered = render(spec, state.memory, now, browser)
     previous = FetchPlan.pack(Anchor(state.title, state.text, state.region)) if state.has_snapshot else None
-    return FetchPlan(spec, state.etag, state.last_modified, previous, state.complete, how, remembered)
+    return FetchPlan(spec, state.etag, state.last_modified, previous, state.complete, state.body_hash, how, remembered)
 
 
 def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import logging
 import re
 import time
@@ -58,6 +60,7 @@ class FetchPlan:
     last_modified: str | None = None
     previous: bytes | None = None  # the current snapshot's title, text and region, compressed (see `anchor`)
     complete: bool | None = None  # did the last good HTML body end with </html> or </body>? None: unknown
+    body_hash: str | None = None  # the last good fetch's `body_fingerprint`: the same bytes again need no normalizing
     render: str = "auto"  # this cycle: plain; auto (plain, the browser if a challenge blocks it); browser
     remembered: bool = False  # render is "browser" because the page needed it before (not by the watchlist)
 
@@ -239,6 +242,14 @@ class WatchSpider(scrapy.Spider):
             if decided[0] == "not_modified":  # unchanged parent: its links are unchanged too
                 yield from self.follow(spec, [plan.spec for plan in self.known.get(spec.id, [])])
             return
+        fingerprint = body_fingerprint(spec, body)
+        if view is None and plan.previous is not None and fingerprint == plan.body_hash:
+            # byte for byte the body of the last good fetch (a server without validators): its text is the current
+            # snapshot's, so the page costs a hash; its linked pages are fetched as after a 304
+            log.debug("the same bytes as the last good fetch: not normalized again", extra={"page": spec.id, "url": response.url})
+            yield self.result(response, "ok", "", status=status, size=len(body), body_hash=fingerprint)
+            yield from self.follow(spec, [p.spec for p in self.known.get(spec.id, [])])
+            return
         cut = None if view else truncated(body, bool(_header(response, "content-length")), plan.complete)
         if cut:  # a browser's DOM is always whole: what it was built from is not the question
             yield self.result(response, "error", cut)
@@ -257,7 +268,8 @@ class WatchSpider(scrapy.Spider):
         if decided:
             yield self.result(response, *decided, status=status, size=len(body))
             return
-        yield self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response, body), status=status, size=len(body))
+        yield self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response, body), status=status, size=len(body),
+                          body_hash=None if view else fingerprint)
         yield from self.follow(spec, links_to_follow(spec, normalized))
 
     def follow(self, parent: PageSpec, children: list[PageSpec]) -> Iterator[scrapy.Request]:
@@ -292,7 +304,7 @@ class WatchSpider(scrapy.Spider):
         return PageRecord(id=spec.id, url=spec.url, name=spec.name, kind=spec.kind, tags=dict(spec.tags), options={"parent": parent})
 
     def result(self, response: Response, outcome: str, reason: str, capture: Capture | None = None,
-               status: int | None = None, size: int | None = None) -> FetchResult:
+               status: int | None = None, size: int | None = None, body_hash: str | None = None) -> FetchResult:
         """The attempt; `status` and `size` are the browser's last document's, when it went through one."""
         page_id, status = response.meta["page_id"], response.status if status is None else status
         if response.meta.get("redirect_urls") and not reason:
@@ -308,7 +320,24 @@ class WatchSpider(scrapy.Spider):
             started_at=response.meta["started_at"], bytes=len(response.body) if size is None else size, duration_ms=_elapsed_ms(response.meta),
             etag=None if browser else _header(response, "etag") or None,
             last_modified=None if browser else _header(response, "last-modified") or None, via="browser" if browser else "plain",
+            body_hash=body_hash,
         ), capture=capture)
+
+
+def body_fingerprint(spec: PageSpec, body: bytes) -> str:
+    """The body's SHA-256, with what else decides its text (kvwatch's version, the page's selector, kind,
+    encoding and ignores): the same fingerprint twice means the same snapshot text."""
+    digest = hashlib.sha256("\0".join((_version(), spec.selector or "", spec.kind, spec.encoding or "", *spec.ignore)).encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+@functools.cache
+def _version() -> str:
+    try:
+        return importlib.metadata.version("kvwatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def read_body(spec: PageSpec, url: str, body: bytes, content_type: str, anchor: Anchor | None = None) -> tuple[Normalized, str]:

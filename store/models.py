@@ -47,6 +47,7 @@ class Fetch(Base):
     last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"), nullable=True)
     via: Mapped[str] = mapped_column(String(10), default="plain", server_default="plain")  # plain | browser
+    body_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # SHA-256 of a good fetch's body
 
 
 class Snapshot(Base):

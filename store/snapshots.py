@@ -32,6 +32,7 @@ class Attempt:
     etag: str | None = None
     last_modified: str | None = None
     via: str = "plain"  # plain | browser
+    body_hash: str | None = None  # SHA-256 of the body (ok fetches)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def record(session: Session, attempt: Attempt, capture: Capture | None = None) -
         status=attempt.status, reason=attempt.reason, bytes=attempt.bytes, duration_ms=attempt.duration_ms,
         etag=attempt.etag if attempt.outcome == "ok" else None,
         last_modified=attempt.last_modified if attempt.outcome == "ok" else None, via=attempt.via,
+        body_hash=attempt.body_hash if attempt.outcome == "ok" else None,
     )
     session.add(fetch)
     snapshot_id, new = None, False
@@ -154,6 +156,7 @@ class PlanState:
 
     etag: str | None = None
     last_modified: str | None = None
+    body_hash: str | None = None  # the last good fetch's body (when it was an ok fetch)
     memory: BrowserMemory = BrowserMemory()
     title: str = ""
     text: str = ""
@@ -164,7 +167,7 @@ class PlanState:
 
 def plan_state(session: Session, page_id: str) -> PlanState:
     good = session.execute(
-        select(Fetch.etag, Fetch.last_modified, Fetch.via).where(Fetch.page_id == page_id, Fetch.outcome.in_(("ok", "not_modified")))
+        select(Fetch.etag, Fetch.last_modified, Fetch.via, Fetch.body_hash).where(Fetch.page_id == page_id, Fetch.outcome.in_(("ok", "not_modified")))
         .order_by(Fetch.id.desc()).limit(1)
     ).first()
     memory = browser_memory(session, page_id) if good is not None and good.via == "browser" else BrowserMemory()
@@ -172,15 +175,15 @@ def plan_state(session: Session, page_id: str) -> PlanState:
         select(Snapshot.id, Snapshot.title, Snapshot.text, Snapshot.region, Snapshot.complete, Snapshot.encoding)
         .where(Snapshot.page_id == page_id).order_by(Snapshot.id.desc()).limit(1)
     ).first()
-    etag, last_modified = (good.etag, good.last_modified) if good is not None else (None, None)
+    etag, last_modified, body_hash = (good.etag, good.last_modified, good.body_hash) if good is not None else (None, None, None)
     if snap is None:
-        return PlanState(etag, last_modified, memory)
+        return PlanState(etag, last_modified, None, memory)
     complete = snap.complete
     if complete is None and snap.encoding != "binary":  # a snapshot stored before snapshot.complete existed
         row = session.get(Snapshot, snap.id)
         raw = raw_body(row) if row is not None else None
         complete = bool(_CLOSED.search(raw[-4096:])) if raw is not None else None
-    return PlanState(etag, last_modified, memory, snap.title, snap.text, snap.region, complete, True)
+    return PlanState(etag, last_modified, body_hash, memory, snap.title, snap.text, snap.region, complete, True)
 
 
 _CLOSED = re.compile(rb"</(html|body)\s*>", re.I)  # as crawler.outcome.html_complete, for snapshots stored before 0009

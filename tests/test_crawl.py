@@ -208,3 +208,26 @@ def test_linked_pages_found_while_start_requests_are_still_read_do_not_stop_the_
         return urls
 
     assert asyncio.run(read()) == [s.url for s in specs]
+
+
+def test_the_same_bytes_again_cost_a_hash_not_a_normalization(server: FixtureServer, tmp_path: Path) -> None:
+    """A server that sends no validators: the same body again is recorded ok (the snapshot's last_seen
+    moves) without being normalized; a changed watchlist setting for the page makes it normalize again."""
+    import sqlite3
+
+    body = (PAGES / "nia-k-visa-notice.html").read_bytes()
+    server.route("static.html", Route(200, body, {"Content-Type": "text/html", "ETag": "", "Last-Modified": ""}))
+    watchlist = write_watchlist(tmp_path, f'[[page]]\nid = "static"\nurl = "{server.url("static.html")}"\n')
+    db = tmp_path / "kv.db"
+    runs = [kvwatch("--db", f"sqlite:///{db}", "-vv", "crawl", cwd=tmp_path) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    assert "not normalized again" not in runs[0].stderr and "not normalized again" in runs[1].stderr
+    assert all("If-None-Match" not in s.headers and "if-none-match" not in s.headers for s in server.requests_for("static.html"))
+    with sqlite3.connect(db) as conn:
+        fetches = conn.execute("select outcome, body_hash, snapshot_id from fetch where page_id = 'static' order by id").fetchall()
+        snaps = conn.execute("select id, first_seen < last_seen from snapshot").fetchall()
+    assert [f[0] for f in fetches] == ["ok", "ok"] and fetches[0][1] == fetches[1][1] and fetches[0][2] == fetches[1][2]
+    assert snaps == [(fetches[0][2], 1)]
+    watchlist.write_text(watchlist.read_text(encoding="utf-8").replace('url = ', 'ignore = ["浏览次数"]\nurl = '), encoding="utf-8")
+    third = kvwatch("--db", f"sqlite:///{db}", "-vv", "crawl", cwd=tmp_path)
+    assert third.returncode == 0 and "not normalized again" not in third.stderr  # the page's settings changed: read it again
