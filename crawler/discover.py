@@ -51,7 +51,8 @@ SECTION_TEXT = re.compile(r"领事服务|领事侨务|领事业务|签证|护照
 SECTION_PATH = re.compile(r"/(zgqz|qz|visa|lsfw|lsyw|ls|consular)(/|$)", re.I)
 VISA_PATH = re.compile(r"/(zgqz|qz|visa)(/|$)", re.I)
 DETAIL_PATH = re.compile(r"/\d{6}/t\d{8}_\d+\.s?html?$")
-LABEL_LINE = re.compile(r"^\s*([^：:]{1,12})\s*[：:]\s*(.+?)\s*$")
+LABEL_LINE = re.compile(r"^\s*([^：:]{1,12}?)\s*[：:](?!//)\s*(.*?)\s*$")  # "http://…" is not a label
+SITE_LABELS = ("网址", "网站", "网站地址", "馆网址", "Website", "Web site", "Web", "URL")
 MAX_LIST_PAGES = 30
 MAX_PAGES_PER_MISSION = 20
 EMBASSY_HOST = re.compile(r"^([a-z]{2})\.china-embassy\.gov\.cn$")
@@ -132,6 +133,21 @@ def page_id(mission: Mission, section: str, language: str) -> str:
     return f"mission-{mission.country or 'xx'}-{mission.city}-{section}-{language}"
 
 
+def read_labels(lines: list[str]) -> dict[str, str]:
+    """"label：value" lines, first value wins; a label whose value is on the next line (a table row's two
+    cells, a <br> after the colon) takes that line."""
+    labels: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        if m := LABEL_LINE.match(line):
+            value = m.group(2) or (lines[i + 1].strip() if i + 1 < len(lines) and not LABEL_LINE.match(lines[i + 1]) else "")
+            if value:
+                labels.setdefault(m.group(1).strip(), value)
+        elif i + 1 < len(lines) and line.strip() in SITE_LABELS + ("地址", "电话", "英文名称") and not LABEL_LINE.match(lines[i + 1]) \
+                and lines[i + 1].strip() not in SITE_LABELS:  # a label cell without a colon, its value in the next cell
+            labels.setdefault(line.strip(), lines[i + 1].strip())
+    return labels
+
+
 _BLOCKS = {"p", "div", "li", "td", "tr", "br", "h1", "h2", "h3", "h4", "table", "ul", "ol", "section", "article"}
 
 
@@ -204,16 +220,19 @@ class MissionSpider(scrapy.Spider):
     def parse_detail(self, response: Response, region: str, kind: str) -> Iterator[scrapy.Request]:
         root = lxml_html.fromstring(response.body)
         body = next(iter(root.cssselect("#News_Body_Txt_A")), root)
-        labels: dict[str, str] = {}
-        for line in _lines(body):
-            if m := LABEL_LINE.match(line):
-                labels.setdefault(m.group(1).strip(), m.group(2).strip())
-        site = next((v for k, v in labels.items() if k in ("网址", "网站", "网站地址", "Website", "Web")), "")
+        labels = read_labels(_lines(body))
+        site = next((v for k, v in labels.items() if k in SITE_LABELS), "")
+        if not site:  # 网址 given only as a link's target
+            site = next((a.get("href", "") for a in body.iter("a") if (a.text_content() or "").strip().rstrip("：:") in SITE_LABELS), "")
+        site = site.split()[0] if site.split() else ""
         if not site:
             log.info("discovery: no 网址 line on %s", response.url)
             return
         url = site if "://" in site else f"http://{site}"
         host = (urlsplit(url).hostname or "").lower()
+        if "." not in host:
+            log.info("discovery: 网址 on %s is not a site address: %r", response.url, site)
+            return
         title = (root.findtext(".//h1") or "").strip() or next(
             (m.get("content", "") for m in root.iter("meta") if m.get("name") == "ArticleTitle"), "") or (root.findtext(".//title") or "").strip()
         name_en = next((v for k, v in labels.items() if k in ("英文名称", "英文名", "English name", "Name")), "")

@@ -44,8 +44,12 @@ def detail_path(site: Site, n: int) -> str:
     return f"/web/zwjg_674741/{site.list_path}202501/t20250101_{1000 + n}.shtml"
 
 
-def serve(server: FixtureServer, missions: tuple[Site, ...] = MISSIONS, per_page: int = 1) -> None:
-    """Script every page of the world on `server` (lists paginated `per_page` missions a page)."""
+DETAIL_STYLES = ("lines", "table", "split", "link")  # how a detail page lays out its "label：value" facts
+
+
+def serve(server: FixtureServer, missions: tuple[Site, ...] = MISSIONS, per_page: int = 1, detail: str = "lines") -> None:
+    """Script every page of the world on `server` (lists paginated `per_page` missions a page; detail
+    pages in one of DETAIL_STYLES)."""
     lists: dict[str, list[tuple[int, Site]]] = {}
     for n, site in enumerate(missions):
         lists.setdefault(site.list_path, []).append((n, site))
@@ -57,10 +61,20 @@ def serve(server: FixtureServer, missions: tuple[Site, ...] = MISSIONS, per_page
             name = "index.shtml" if number == 0 else f"index_{number}.shtml"
             server.route_host(FMPRC, f"/web/zwjg_674741/{path}{name}", Route(200, _page("驻外使领馆", f"<ul class=\"list\">{links}</ul>{pager}"), HTML))
     for n, site in enumerate(missions):
-        lines = [f"网址：http://{site.host}/", f"地址：{site.address}", "电话：00-000-0000"] + ([f"英文名称：{site.name_en}"] if site.name_en else [])
-        body = f"<h1>{site.name}</h1><div id=\"News_Body_Txt_A\">" + "".join(f"<p>{line}</p>" for line in lines) + "</div>"
+        pairs = [("网址", f"http://{site.host}/"), ("地址", site.address), ("电话", "00-000-0000")] + ([("英文名称", site.name_en)] if site.name_en else [])
+        body = f"<h1>{site.name}</h1><div id=\"News_Body_Txt_A\">{_detail(pairs, detail)}</div>"
         server.route_host(FMPRC, detail_path(site, n), Route(200, _page(site.name, body), HTML))
         _serve_site(server, site)
+
+
+def _detail(pairs: list[tuple[str, str]], style: str) -> str:
+    if style == "table":  # label and value in two cells
+        return "<table>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in pairs) + "</table>"
+    if style == "split":  # the value on the line after the colon
+        return "".join(f"<p>{k}：<br>{v}</p>" for k, v in pairs)
+    if style == "link":  # 网址 only as a link's target
+        return "".join(f'<p><a href="{v}">{k}</a></p>' if k == "网址" else f"<p>{k}：{v}</p>" for k, v in pairs)
+    return "".join(f"<p>{k}：{v}</p>" for k, v in pairs)
 
 
 def _serve_site(server: FixtureServer, site: Site) -> None:

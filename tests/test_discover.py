@@ -14,7 +14,7 @@ from crawler.watchlist import load
 from kvwatch.fixture_server import FixtureServer
 from store.errors import ConfigError
 from tests.conftest import PAGES, kvwatch, write_watchlist
-from tests.missions_site import INDEX, MISSIONS, Site, serve
+from tests.missions_site import DETAIL_STYLES, INDEX, MISSIONS, Site, serve
 
 
 def discover(tmp_path: Path, server: FixtureServer, *args: str) -> tuple[int, str, str]:
@@ -124,3 +124,15 @@ def test_subscribers_and_their_digests_say_which_missions_they_follow(tmp_path: 
     block = listed.stdout.split("everyone:")[0] if listed.stdout.index("nairobi:") < listed.stdout.index("everyone:") else listed.stdout.split("nairobi:")[1]
     assert "follows 1 missions: ke embassy" in block
     assert "follows" not in listed.stdout.split("everyone:")[1].split("nairobi:")[0]
+
+
+@pytest.mark.parametrize("detail", DETAIL_STYLES)
+def test_the_detail_pages_layout_does_not_change_what_is_found(tmp_path: Path, detail: str) -> None:
+    """网址 on its line, in a table's two cells, on the line after its colon, or only as a link's target."""
+    write_watchlist(tmp_path, '[[page]]\nid = "gov"\nurl = "http://127.0.0.1:9/gov.html"\n')
+    with FixtureServer(PAGES) as server:
+        serve(server, detail=detail)
+        code, _, err = discover(tmp_path, server, "--region", "africa")
+    assert code == 0, err
+    assert set(entries(tmp_path / "watchlist.d" / "missions.toml")) == {
+        "mission-ke-embassy-visa-zh", "mission-ke-embassy-visa-en", "mission-ke-embassy-k-d01af2-en", "mission-ng-embassy-visa-en"}
