@@ -180,7 +180,7 @@ async def settle(page: Any, documents: list[int], timeout: float) -> Rendered:
         with suppress(PlaywrightTimeout):
             await page.wait_for_load_state("load", timeout=left_ms())
         with suppress(PlaywrightTimeout):  # scripts that fetch the article (JSON) and write it
-            await page.wait_for_load_state("networkidle", timeout=left_ms(3))
+            await page.wait_for_load_state("networkidle", timeout=left_ms(10))  # a slow JSON fetch still counts; endless polling does not
         html = await _content(page)
         decided = classify_status(documents[-1] if documents else 200, html.encode("utf-8"))
         if not decided or decided[0] != "blocked" or len(documents) > SETTLE_ROUNDS or loop.time() >= deadline:

@@ -239,3 +239,15 @@ def test_the_render_key_is_validated(tmp_path: Path) -> None:
     path.write_text('[defaults]\nrender = "browser"\n' + page("a", "http://127.0.0.1:9/a.html"), encoding="utf-8")
     assert load(path).pages[0].render == "browser"
 
+
+
+@needs_browser
+def test_a_client_rendered_page_whose_data_is_slow_still_reads(server: FixtureServer, tmp_path: Path) -> None:
+    server.route("app/k.html", Route(200, SHELL, HTML))
+    server.route("api/article.json", Route(200, json.dumps(ARTICLE, ensure_ascii=False).encode(), {"Content-Type": "application/json"},
+                                           behaviour="stall", stall_seconds=4))
+    write_watchlist(tmp_path, page("app", server.url("app/k.html"), 'render = "browser"'), CRAWL)
+    crawl(tmp_path)
+    db = tmp_path / "kv.db"
+    assert rows(db, "select outcome, via from fetch where page_id = 'app'") == [("ok", "browser")]
+    assert ARTICLE["paras"][0] in rows(db, "select text from snapshot where page_id = 'app'")[0][0]
