@@ -26,9 +26,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
-from lxml import html as lxml_html
 from scrapy.http import Response
 
+from crawler.dom import CELL, Document, EmptyDocument, TooDeep
 from crawler.facts import is_relevant
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ SECTION_TEXT = re.compile(r"领事服务|领事侨务|领事业务|签证|护照
 SECTION_PATH = re.compile(r"/(zgqz|qz|visa|lsfw|lsyw|ls|consular)(/|$)", re.I)
 VISA_PATH = re.compile(r"/(zgqz|qz|visa)(/|$)", re.I)
 DETAIL_PATH = re.compile(r"/\d{6}/t\d{8}_\d+\.s?html?$")
-LABEL_LINE = re.compile(r"^\s*([^：:]{1,12}?)\s*[：:](?!//)\s*(.*?)\s*$")  # "http://…" is not a label
+LABEL_LINE = re.compile(rf"^\s*([^：:{CELL}]{{1,12}}?)\s*[：:{CELL}](?!//)\s*(.*?)\s*$")  # "http://…" is not a label; a table row is "label｜value"
 SITE_LABELS = ("网址", "网站", "网站地址", "馆网址", "Website", "Web site", "Web", "URL")
 MAX_LIST_PAGES = 30
 MAX_PAGES_PER_MISSION = 20
@@ -148,37 +148,6 @@ def read_labels(lines: list[str]) -> dict[str, str]:
     return labels
 
 
-_BLOCKS = {"p", "div", "li", "td", "tr", "br", "h1", "h2", "h3", "h4", "table", "ul", "ol", "section", "article"}
-
-
-def _lines(root: Any) -> list[str]:
-    """The element's text as lines: blocks and <br> break lines."""
-    out: list[str] = []
-    buf: list[str] = []
-
-    def flush() -> None:
-        line = " ".join("".join(buf).split())
-        if line:
-            out.append(line)
-        buf.clear()
-
-    def walk(el: Any, depth: int = 0) -> None:
-        block = isinstance(el.tag, str) and el.tag in _BLOCKS
-        if block:
-            flush()
-        buf.append(el.text or "")
-        for child in el:
-            if depth < 200:
-                walk(child, depth + 1)
-            buf.append(child.tail or "")
-        if block:
-            flush()
-
-    walk(root)
-    flush()
-    return out
-
-
 class MissionSpider(scrapy.Spider):
     """Lists → mission detail pages → each mission's home → its language trees → consular section."""
 
@@ -218,9 +187,14 @@ class MissionSpider(scrapy.Spider):
                                      cb_kwargs={"region": region, "kind": kind, "page": n}, errback=self.failed)
 
     def parse_detail(self, response: Response, region: str, kind: str) -> Iterator[scrapy.Request]:
-        root = lxml_html.fromstring(response.body)
-        body = next(iter(root.cssselect("#News_Body_Txt_A")), root)
-        labels = read_labels(_lines(body))
+        try:  # the normalizer's own parse and line walker: blocks and <br> break lines, table cells join by ｜
+            doc = Document.parse(response.text)
+        except (EmptyDocument, TooDeep) as exc:
+            log.warning("discovery: %s: %s", response.url, exc)
+            return
+        root = doc.root
+        body = next(iter(doc.select("#News_Body_Txt_A")), doc.body)
+        labels = read_labels([" ".join(line.split()) for line in doc.lines([body]) if line.strip()])
         site = next((v for k, v in labels.items() if k in SITE_LABELS), "")
         if not site:  # 网址 given only as a link's target
             site = next((a.get("href", "") for a in body.iter("a") if (a.text_content() or "").strip().rstrip("：:") in SITE_LABELS), "")

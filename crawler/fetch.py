@@ -242,8 +242,8 @@ class WatchSpider(scrapy.Spider):
             if decided[0] == "not_modified":  # unchanged parent: its links are unchanged too
                 yield from self.follow(spec, [plan.spec for plan in self.known.get(spec.id, [])])
             return
-        fingerprint = body_fingerprint(spec, body)
-        if view is None and plan.previous is not None and fingerprint == plan.body_hash:
+        fingerprint = None if view else body_fingerprint(spec, body)  # a browser's DOM is never byte-identical
+        if fingerprint is not None and plan.previous is not None and fingerprint == plan.body_hash:
             # byte for byte the body of the last good fetch (a server without validators): its text is the current
             # snapshot's, so the page costs a hash; its linked pages are fetched as after a 304
             log.debug("the same bytes as the last good fetch: not normalized again", extra={"page": spec.id, "url": response.url})
@@ -269,7 +269,7 @@ class WatchSpider(scrapy.Spider):
             yield self.result(response, *decided, status=status, size=len(body))
             return
         yield self.result(response, "ok", "", capture=capture(spec, normalized, encoding, response, body), status=status, size=len(body),
-                          body_hash=None if view else fingerprint)
+                          body_hash=fingerprint)
         yield from self.follow(spec, links_to_follow(spec, normalized))
 
     def follow(self, parent: PageSpec, children: list[PageSpec]) -> Iterator[scrapy.Request]:

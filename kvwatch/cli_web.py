@@ -69,11 +69,11 @@ def feed_cmd(obj: Context, kind: str | None, relevant: bool, field: str | None, 
     """Print an Atom feed of alerts (links use $KVWATCH_PUBLIC_URL): kvwatch feed --relevant > k-visa.atom"""
     from kvwatch.cli import parse_time
     from kvwatch.web.feeds import atom
-    from kvwatch.web.views import alerts_view
+    from kvwatch.web.views import alert_filters, alerts_view
     from store.db import session_scope
 
     moment = parse_time(since) if since else None
-    filters = {"kind": kind or "", "relevant": "1" if relevant else "", "field": field or "", "page": page_id or "", "tag": tag or "", "since": moment}
+    filters = alert_filters(kind, relevant, field, page_id, tag, moment)
     with session_scope(_engine(obj)) as session:
         data = alerts_view(session, filters, 100)
     shown = {key: value for key, value in filters.items() if isinstance(value, str)} | {"since": since or ""}

@@ -172,21 +172,13 @@ def plan_state(session: Session, page_id: str) -> PlanState:
     ).first()
     memory = browser_memory(session, page_id) if good is not None and good.via == "browser" else BrowserMemory()
     snap = session.execute(
-        select(Snapshot.id, Snapshot.title, Snapshot.text, Snapshot.region, Snapshot.complete, Snapshot.encoding)
+        select(Snapshot.title, Snapshot.text, Snapshot.region, Snapshot.complete)
         .where(Snapshot.page_id == page_id).order_by(Snapshot.id.desc()).limit(1)
     ).first()
     etag, last_modified, body_hash = (good.etag, good.last_modified, good.body_hash) if good is not None else (None, None, None)
     if snap is None:
         return PlanState(etag, last_modified, None, memory)
-    complete = snap.complete
-    if complete is None and snap.encoding != "binary":  # a snapshot stored before snapshot.complete existed
-        row = session.get(Snapshot, snap.id)
-        raw = raw_body(row) if row is not None else None
-        complete = bool(_CLOSED.search(raw[-4096:])) if raw is not None else None
-    return PlanState(etag, last_modified, body_hash, memory, snap.title, snap.text, snap.region, complete, True)
-
-
-_CLOSED = re.compile(rb"</(html|body)\s*>", re.I)  # as crawler.outcome.html_complete, for snapshots stored before 0009
+    return PlanState(etag, last_modified, body_hash, memory, snap.title, snap.text, snap.region, snap.complete, True)
 
 
 def history(session: Session, page_id: str) -> list[Snapshot]:

@@ -123,3 +123,30 @@ def test_the_head_revision_constant_is_the_newest_migration(tmp_path: Path) -> N
     engine = make_engine(f"sqlite:///{tmp_path / 'h.db'}")
     assert schema_revision(engine)[1] == HEAD  # commands skip Alembic when the database is at HEAD
     engine.dispose()
+
+
+def test_migration_0009_says_whether_each_current_snapshot_was_a_whole_document(tmp_path: Path) -> None:
+    """Snapshots stored before `snapshot.complete` existed get it from their raw body, so the next fetch
+    recognises a cut-off body as before (one whole, one cut, one PDF left unknown)."""
+    import zstandard
+    from alembic import command
+    from sqlalchemy import text
+
+    from store.db import alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0008")
+    z = zstandard.ZstdCompressor()
+    with engine.begin() as conn:
+        for page, body, encoding in (("whole", b"<html><body><p>K</p></body></html>", "utf-8"), ("cut", b"<html><body><p>K", "utf-8"),
+                                     ("pdf", b"%PDF-1.4 ...", "binary")):
+            conn.execute(text("INSERT INTO page (id, url, name, kind, tags, options, enabled, created_at, updated_at) "
+                              "VALUES (:p, 'http://127.0.0.1/', '', 'auto', '{}', '{}', 1, '2026-01-01', '2026-01-01')"), {"p": page})
+            conn.execute(text("INSERT INTO snapshot (page_id, hash, title, text, links, content_type, encoding, headers, raw, raw_codec, region, "
+                              "first_seen, last_seen) VALUES (:p, 'h', '', 'K', '[]', '', :e, '{}', :r, 'zstd', '', '2026-01-01', '2026-01-01')"),
+                         {"p": page, "e": encoding, "r": z.compress(body)})
+    command.upgrade(alembic_config(engine), "head")
+    with engine.connect() as conn:
+        complete = dict(conn.execute(text("SELECT page_id, complete FROM snapshot")).all())
+    engine.dispose()
+    assert complete == {"whole": 1, "cut": 0, "pdf": None}

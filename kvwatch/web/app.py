@@ -71,7 +71,7 @@ def create_app(engine: Engine, public_url: str = "", token: str = "") -> FastAPI
                 moment = datetime.fromisoformat(since.replace("Z", "+00:00")).replace(tzinfo=None)
             except ValueError:
                 raise UsageError(f"since must be an ISO date or time, not {since!r}") from None
-        return {"kind": kind or "", "relevant": relevant or "", "field": field or "", "page": page_id or "", "tag": tag or "", "since": moment}
+        return views.alert_filters(kind, relevant in ("1", "true", "yes"), field, page_id, tag, moment)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -120,7 +120,7 @@ def create_app(engine: Engine, public_url: str = "", token: str = "") -> FastAPI
     def alerts_page(request: Request, kind: str | None = None, relevant: str | None = None, field: str | None = None,
                     page_id: str | None = Query(None, alias="page"), tag: str | None = None, since: str | None = None) -> HTMLResponse:
         chosen = filters(kind, relevant, field, page_id, tag, since)
-        return page("alerts.html.j2", request, data=read(views.alerts_view, chosen), query=_query(request))
+        return page("alerts.html.j2", request, data=read(views.alerts_view, chosen), query=str(request.url.query))
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse, include_in_schema=False)
     def alert_page(request: Request, alert_id: int) -> HTMLResponse:
@@ -184,10 +184,6 @@ def _error(request: Request, status: int, message: str) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status)
     return HTMLResponse(_ENV.get_template("error.html.j2").render(status=status, message=message, base=""), status_code=status)
-
-
-def _query(request: Request) -> str:
-    return str(request.url.query)
 
 
 def _authorized(header: str, token: str) -> bool:

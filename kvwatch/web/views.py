@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kvwatch.cli import iso
 from store import alerts as alert_store
 from store import facts as fact_store
 from store import pages as page_store
@@ -20,8 +21,10 @@ from store.snapshots import attempts, raw_body
 FILTERS = ("kind", "relevant", "field", "page", "tag", "since")
 
 
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="seconds") + "Z" if moment else None
+def alert_filters(kind: str | None = None, relevant: bool = False, field: str | None = None, page: str | None = None,
+                  tag: str | None = None, since: datetime | None = None) -> dict[str, Any]:
+    """The filters of the alerts page, its feed, `/api/alerts` and `kvwatch feed`, in one shape."""
+    return {"kind": kind or "", "relevant": "1" if relevant else "", "field": field or "", "page": page or "", "tag": tag or "", "since": since}
 
 
 def safe_url(url: str) -> str:
@@ -115,7 +118,7 @@ def alerts_view(session: Session, filters: dict[str, Any], limit: int = 200) -> 
         if filters["kind"] not in alert_store.KINDS:
             raise UsageError(f"unknown alert kind {filters['kind']!r} (valid kinds: {', '.join(alert_store.KINDS)})")
         stmt = stmt.where(Alert.kind == filters["kind"])
-    if filters.get("relevant") in ("1", "true", "yes"):
+    if filters.get("relevant"):
         stmt = stmt.where(Alert.relevant.is_(True))
     if filters.get("page"):
         stmt = stmt.where(Alert.page_id == filters["page"])
