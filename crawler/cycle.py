@@ -19,6 +19,7 @@ from crawler.analyse import analyse
 from crawler.fetch import NORMALIZE_CPU, FetchPlan, WatchSpider, linked_spec, scrapy_settings
 from crawler.normalize import Anchor
 from crawler.pipeline import STORE_CPU, STORE_FAILURE
+from crawler.slots import Origin
 from crawler.watchlist import PageSpec, Watchlist
 from store import pages
 from store.db import session_scope, utcnow
@@ -116,17 +117,20 @@ def _plan(session: Session, spec: PageSpec, now: datetime, browser: bool) -> Fet
     return FetchPlan(spec, state.etag, state.last_modified, previous, state.complete, state.body_hash, how, remembered)
 
 
-def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False) -> CrawlSummary:
-    """Fetch the selected pages once, in this process, and record every attempt."""
+def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_level: str = "WARNING", progress: bool = False,
+          origin: Origin | None = None) -> CrawlSummary:
+    """Fetch the selected pages once, in this process, and record every attempt (as a worker's batch
+    when `origin` says where and for which cycle: see crawler.dispatch)."""
     from scrapy.crawler import CrawlerProcess
 
     cpu_started = time.process_time()
     specs = select_pages(watchlist, only)
-    sync_watchlist(engine, watchlist)
+    if origin is None:  # a worker's batch: the scheduler synced the watchlist for the whole cycle
+        sync_watchlist(engine, watchlist)
     started = utcnow()
     # the URL object, not a string: Scrapy logs its settings, and a URL object shows its password as ***
     settings = {**scrapy_settings(watchlist.crawl, engine.url, log_level), "LOG_INSTALL_ROOT_HANDLER": False,
-                "KVWATCH_PROGRESS": progress, "KVWATCH_PAGES": len(specs)}
+                "KVWATCH_PROGRESS": progress, "KVWATCH_PAGES": len(specs), **(origin.scrapy_settings() if origin else {})}
     browser = browser_fetch.find()
     settings.update(browser_fetch.scrapy_settings(browser, watchlist.crawl.timeout))
     process = CrawlerProcess(settings)
@@ -142,7 +146,7 @@ def crawl(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), log_
     failure = crawler.stats.get_value(STORE_FAILURE)
     if failure:
         raise DatabaseUnavailable(f"{failure}; the crawl stopped (pages already stored are intact)")
-    _record_unfetched(engine, [p.spec for p in plans], started, crawler.stats.get_value("finish_reason") or "unknown")
+    _record_unfetched(engine, [p.spec for p in plans], started, crawler.stats.get_value("finish_reason") or "unknown", origin)
     return replace(summarize(engine, started, len(specs)), cpu={stage: round(seconds, 3) for stage, seconds in cpu.items()})
 
 
@@ -153,14 +157,15 @@ def _default_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _record_unfetched(engine: Engine, specs: list[PageSpec], since: datetime, reason: str) -> None:
+def _record_unfetched(engine: Engine, specs: list[PageSpec], since: datetime, reason: str, origin: Origin | None = None) -> None:
     """A page the crawl never got to (stopped by SIGTERM, say) is recorded as `interrupted`: not a
     failure of the page, and the cycle's summary still adds up."""
     with session_scope(engine) as session:
         seen = set(session.scalars(select(Fetch.page_id).where(Fetch.started_at >= since)))
         for spec in specs:
             if spec.id not in seen:
-                record(session, Attempt(spec.id, spec.url, "interrupted", utcnow(), reason=f"not fetched: the crawl stopped ({reason})"))
+                record(session, Attempt(spec.id, spec.url, "interrupted", utcnow(), reason=f"not fetched: the crawl stopped ({reason})",
+                                        region=origin.region if origin else None, cycle=origin.cycle if origin else None))
 
 
 def summarize(engine: Engine, since: datetime, page_count: int) -> CrawlSummary:

@@ -40,6 +40,7 @@ from crawler.noise import apply_ignores
 from crawler.normalize import Anchor, MainContentNotFound, Normalized, NoText, SelectorNotFound, normalize_html
 from crawler.outcome import classify_status, classify_text, html_complete, truncated
 from crawler.pdf import PdfUnreadable, is_pdf, normalize_pdf
+from crawler.slots import NoHostSlot
 from crawler.watchlist import CrawlSettings, PageSpec
 from store.db import utcnow
 from store.pages import PageRecord
@@ -143,6 +144,7 @@ def scrapy_settings(crawl: CrawlSettings, db_url: str | URL, log_level: str = "W
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawler.retry.BackoffRetryMiddleware": 550,
+            "crawler.slots.HostSlots": 950,  # a worker's crawl only (NotConfigured otherwise): each download holds a global host slot
             # each costs every request a little and does nothing here: no allowed_domains, no HTTP auth,
             # no HTTP cache, no meta refresh; kvwatch records its own figures
             "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
@@ -400,6 +402,7 @@ def _size(limit: int) -> str:
 
 
 _FAILURE_REASONS: tuple[tuple[tuple[type[BaseException], ...], str, str], ...] = (
+    ((NoHostSlot,), "error", "{exc}"),
     ((IgnoreRequest,), "blocked", "not fetched: forbidden by robots.txt or a middleware ({exc})"),
     ((DownloadTimeoutError, TimeoutError, TCPTimedOutError), "error", "timeout after {timeout:g} s"),
     ((CannotResolveHostError, DNSLookupError), "error", "the host name does not resolve (DNS): {exc}"),

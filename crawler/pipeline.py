@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from scrapy.utils.defer import deferred_from_coro
@@ -28,8 +29,9 @@ FLUSH_EVERY = 1.0    # seconds a result may wait for its batch
 
 
 class StorePipeline:
-    def __init__(self, crawler: Any, db_url: str, progress: bool = False, total: int = 0):
+    def __init__(self, crawler: Any, db_url: str, progress: bool = False, total: int = 0, region: str | None = None, cycle: str | None = None):
         self.crawler = crawler
+        self.region, self.cycle = region, cycle  # a worker's crawl: stamped on every fetch row
         self.engine = make_engine(db_url)
         self.progress, self.total, self.done = progress, total, 0
         self.failure = ""
@@ -38,7 +40,8 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
         settings = crawler.settings
-        return cls(crawler, settings["KVWATCH_DB"], settings.getbool("KVWATCH_PROGRESS"), settings.getint("KVWATCH_PAGES"))
+        return cls(crawler, settings["KVWATCH_DB"], settings.getbool("KVWATCH_PROGRESS"), settings.getint("KVWATCH_PAGES"),
+                   settings.get("KVWATCH_REGION"), settings.get("KVWATCH_CYCLE"))
 
     def open_spider(self) -> None:
         self.timer = task.LoopingCall(self.flush)
@@ -49,6 +52,8 @@ class StorePipeline:
             return item
         if self.failure:
             return item  # the store already failed: the crawl is stopping
+        if self.cycle:
+            item = replace(item, attempt=replace(item.attempt, region=self.region, cycle=self.cycle))
         self.pending.append(item)
         if len(self.pending) >= BATCH:
             self.flush()

@@ -21,13 +21,14 @@ RENDERS = ("auto", "plain", "browser")  # auto: plain, and the browser when a Ja
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-PAGE_KEYS = {"id", "url", "name", "tags", "selector", "kind", "interval", "proxy", "enabled", "robots", "ignore", "encoding", "render"}
-DEFAULT_KEYS = {"interval", "robots", "proxy", "render"}
+PAGE_KEYS = {"id", "url", "name", "tags", "selector", "kind", "interval", "proxy", "enabled", "robots", "ignore", "encoding", "render", "regions"}
+DEFAULT_KEYS = {"interval", "robots", "proxy", "render", "regions"}
+REGION_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # a fetch worker's region: `kvwatch worker --region cn`
 CRAWL_KEYS = {
     "user_agent", "timeout", "max_bytes", "retries", "backoff", "concurrency_per_domain",
     "concurrency", "autothrottle", "delay", "dns_timeout", "failures_before_alert",
 }
-TOP_KEYS = {"page", "defaults", "crawl", "include"}
+TOP_KEYS = {"page", "defaults", "crawl", "include", "regions"}  # [regions]: "tag=value" = ["cn", "eu"]
 INCLUDED_KEYS = {"page"}  # an included file (watchlist.d/*.toml, written by `kvwatch discover`) holds pages only
 
 
@@ -65,6 +66,7 @@ class PageSpec:
     ignore: tuple[str, ...] = ()
     encoding: str | None = None
     render: str = "auto"
+    regions: tuple[str, ...] = ()  # the worker regions allowed to fetch it, in order of preference; () any
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ def parse(data: dict[str, Any], path: str = "<watchlist>") -> Watchlist:
     if "render" in defaults:
         _render(defaults["render"], path, "[defaults]")
     crawl = _crawl_settings(_table(data, "crawl", path), path)
+    if "regions" in defaults:
+        _regions(defaults["regions"], path, "[defaults]")
+    by_tag = _regions_by_tag(_table(data, "regions", path), path)
     sources = [(path, data.get("page", []))] + [(included, table.get("page", [])) for included, table in _included(data, path)]
     pages: list[PageSpec] = []
     seen: dict[str, str] = {}
@@ -106,7 +111,7 @@ def parse(data: dict[str, Any], path: str = "<watchlist>") -> Watchlist:
         if not isinstance(entries, list):
             raise ConfigError(source, "[[page]] must be an array of tables", key="page")
         for index, entry in enumerate(entries, start=1):
-            spec = _page(entry, index, defaults, source)
+            spec = _page(entry, index, defaults, by_tag, source)
             if spec.id in seen:
                 where = "" if seen[spec.id] == source else f" (also in {seen[spec.id]})"
                 raise ConfigError(source, f"duplicate id {spec.id!r}{where}", f"[[page]] id={spec.id}", "id")
@@ -164,7 +169,7 @@ def _crawl_settings(table: dict[str, Any], path: str) -> CrawlSettings:
     return CrawlSettings(**values)
 
 
-def _page(entry: Any, index: int, defaults: dict[str, Any], path: str) -> PageSpec:
+def _page(entry: Any, index: int, defaults: dict[str, Any], by_tag: dict[tuple[str, str], tuple[str, ...]], path: str) -> PageSpec:
     label = f"[[page]] #{index}"
     if not isinstance(entry, dict):
         raise ConfigError(path, "must be a table", label)
@@ -176,11 +181,14 @@ def _page(entry: Any, index: int, defaults: dict[str, Any], path: str) -> PageSp
     label = f"[[page]] id={page_id}"
     _no_unknown(entry, PAGE_KEYS, path, label)
     merged = {**defaults, **entry}
+    tags = _tags(entry.get("tags", {}), path, label)
+    by_rule = [allowed for (tag, value), allowed in by_tag.items() if tags.get(tag) == value]
+    regions = _regions(entry["regions"], path, label) if "regions" in entry else by_rule[0] if by_rule else _regions(defaults.get("regions", []), path, label)
     return PageSpec(
         id=page_id,
         url=_url(entry.get("url"), path, label),
         name=_str(entry, "name", path, label) or "",
-        tags=_tags(entry.get("tags", {}), path, label),
+        tags=tags,
         selector=_selector(entry.get("selector"), path, label),
         kind=_kind(entry.get("kind", "auto"), path, label),
         interval=_duration(merged.get("interval", 6 * 3600), path, label),
@@ -190,6 +198,7 @@ def _page(entry: Any, index: int, defaults: dict[str, Any], path: str) -> PageSp
         ignore=_patterns(entry.get("ignore", []), path, label),
         encoding=_encoding(entry.get("encoding"), path, label),
         render=_render(merged.get("render", "auto"), path, label),
+        regions=regions,
     )
 
 
@@ -240,6 +249,24 @@ def _selector(value: Any, path: str, label: str) -> str | None:
     except SelectorError as exc:
         raise ConfigError(path, f"not a valid CSS selector: {exc}", label, "selector") from None
     return value
+
+
+def _regions(value: Any, path: str, label: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, str) and REGION_RE.match(r) for r in value) or len(set(value)) != len(value):
+        raise ConfigError(path, f"must be a list of distinct region names like [\"cn\", \"eu\"] (lower-case letters, digits, '-'), got {value!r}", label, "regions")
+    return tuple(value)
+
+
+def _regions_by_tag(table: dict[str, Any], path: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """`[regions]` rules, `"agency=nia" = ["cn"]`: a page with that tag (and no `regions` of its own) gets
+    those regions; the first matching rule, in the file's order, wins."""
+    rules: dict[tuple[str, str], tuple[str, ...]] = {}
+    for rule, value in table.items():
+        tag, sep, wanted = rule.partition("=")
+        if not sep or tag.strip() not in TAG_KEYS or not wanted.strip():
+            raise ConfigError(path, f"a rule is \"tag=value\" with a tag among {', '.join(TAG_KEYS)}, got {rule!r}", "[regions]", rule)
+        rules[(tag.strip(), wanted.strip())] = _regions(value, path, "[regions]")
+    return rules
 
 
 def _kind(value: Any, path: str, label: str) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kvwatch.logs import configure
-from store.errors import ConfigError, DatabaseUnavailable, KvwatchError, NotFound, RunLocked, UsageError
+from store.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable, KvwatchError, NotFound, RunLocked, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kvwatch.paths import Files
     from notifier.subscribers import Subscriber
 
-EXIT_CODES: dict[type[KvwatchError], int] = {UsageError: 2, ConfigError: 3, DatabaseUnavailable: 4, RunLocked: 5, NotFound: 1}
+EXIT_CODES: dict[type[KvwatchError], int] = {UsageError: 2, ConfigError: 3, DatabaseUnavailable: 4, RunLocked: 5, NotFound: 1, BrokerUnavailable: 6}
 
 
 def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -149,4 +149,4 @@ def parse_time(value: str, end_of_day: bool = False) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
-from kvwatch import cli_discover, cli_history, cli_notify, cli_ops, cli_web  # noqa: E402,F401 - registers the command groups on `main`
+from kvwatch import cli_discover, cli_history, cli_notify, cli_ops, cli_web, cli_workers  # noqa: E402,F401 - registers the command groups on `main`

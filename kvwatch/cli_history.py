@@ -32,6 +32,7 @@ def pages_cmd(obj: Context, as_json: bool) -> None:
         status = "disabled" if not r.enabled else (f"{r.last_outcome}: {r.reason}" if r.failures else (r.last_outcome or "never fetched"))
         status += f" (moved to {r.moved_to})" if r.moved_to else ""
         status += " (via browser)" if r.via == "browser" else ""
+        status += f" (from {r.region})" if r.region else ""
         click.echo(f"{r.id:34} {when(r.last_good):21} {when(r.last_change):21} {r.snapshots:>5} {r.failures:>5}  {status}")
 
 
@@ -52,7 +53,7 @@ def history(obj: Context, page_id: str, attempts: bool, as_json: bool) -> None:
         pages_mod.get(session, page_id)
         if attempts:
             rows = [{"started_at": iso(f.started_at), "url": f.url, "outcome": f.outcome, "status": f.status, "bytes": f.bytes,
-                     "duration_ms": f.duration_ms, "via": f.via, "reason": f.reason} for f in reversed(snapshots_mod.attempts(session, page_id, limit=200))]
+                     "duration_ms": f.duration_ms, "via": f.via, "region": f.region, "reason": f.reason} for f in reversed(snapshots_mod.attempts(session, page_id, limit=200))]
         else:
             snaps = snapshots_mod.history(session, page_id)
             rows = [{"number": n, "id": s.id, "first_seen": s.first_seen, "last_seen": s.last_seen, "hash": s.hash, "chars": len(s.text),
@@ -61,7 +62,7 @@ def history(obj: Context, page_id: str, attempts: bool, as_json: bool) -> None:
         echo_json(rows)
     elif attempts:
         for f in rows:
-            click.echo(f"{f['started_at']}  {f['outcome']:12} {f['status'] or '-':>4} {f['bytes']:>8}B {f['duration_ms']:>6}ms {f['via']:7}  {f['reason']}")
+            click.echo(f"{f['started_at']}  {f['outcome']:12} {f['status'] or '-':>4} {f['bytes']:>8}B {f['duration_ms']:>6}ms {f['via']:7} {f['region'] or '-':8}  {f['reason']}")
     else:
         click.echo(f"{'#':>4} {'ID':>7}  {'FIRST SEEN':21}   {'LAST SEEN':21}  {'HASH':12}  {'CHARS':>6}  TITLE")
         for s in rows:

@@ -9,23 +9,43 @@ import click
 
 from kvwatch.cli import Context, echo_json, fail_cleanly, iso, main, parse_time
 from kvwatch.cli_notify import delivery_json
+from store.errors import UsageError
+
+
+def distributed(func: Any) -> Any:
+    """--workers, --batch and --cycle-timeout: fetch through the fetch workers instead of in this process."""
+    func = click.option("--cycle-timeout", type=click.FloatRange(1), default=3600.0, show_default=True, metavar="SECONDS",
+                        help="With --workers: pages no worker fetched by then are recorded interrupted.")(func)
+    func = click.option("--batch", type=click.IntRange(1), default=200, show_default=True, help="With --workers: pages per job.")(func)
+    return click.option("--workers", is_flag=True, help="Fetch through the fetch workers (kvwatch worker) via the broker in $KVWATCH_BROKER; "
+                        "analysis and delivery still run here, once.")(func)
+
+
+def one_cycle(obj: Context, engine: Any, only: tuple[str, ...], progress: bool, workers: bool, batch: int, cycle_timeout: float) -> Any:
+    if workers:
+        from crawler.dispatch import run_distributed
+
+        return run_distributed(engine, obj.watchlist(), only, batch, cycle_timeout)
+    from crawler.cycle import run_cycle
+
+    return run_cycle(engine, obj.watchlist(), only, obj.log_level, progress=progress)
 
 
 @main.command()
 @click.option("--only", multiple=True, metavar="ID", help="Fetch only this page (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@distributed
 @click.pass_obj
 @fail_cleanly
-def crawl(obj: Context, only: tuple[str, ...], as_json: bool) -> None:
+def crawl(obj: Context, only: tuple[str, ...], as_json: bool, workers: bool, batch: int, cycle_timeout: float) -> None:
     """Run one poll cycle: fetch every enabled page once and record what happened."""
-    from crawler.cycle import run_cycle
     from store.db import make_engine, prepare
     from store.lock import run_lock
 
-    watchlist = obj.watchlist()
+    obj.watchlist()
     engine = make_engine(obj.db_url)
     with run_lock(engine):
-        summary = run_cycle(prepare(engine), watchlist, only, obj.log_level, progress=sys.stderr.isatty() and not as_json)
+        summary = one_cycle(obj, prepare(engine), only, sys.stderr.isatty() and not as_json, workers, batch, cycle_timeout)
     if as_json:
         echo_json(crawl_json(summary))
     else:
@@ -48,21 +68,21 @@ def crawl_line(summary: Any) -> str:
 
 @main.command("run")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@distributed
 @click.pass_obj
 @fail_cleanly
-def run_cmd(obj: Context, as_json: bool) -> None:
+def run_cmd(obj: Context, as_json: bool, workers: bool, batch: int, cycle_timeout: float) -> None:
     """One crawl cycle, then the digests that are due: the command for cron or a systemd timer."""
-    from crawler.cycle import run_cycle
     from notifier.deliver import DeliverySummary, deliver
     from store.db import make_engine, prepare
     from store.lock import run_lock
 
-    watchlist = obj.watchlist()
+    obj.watchlist()
     subscribers = obj.subscribers_if_any()
     engine = make_engine(obj.db_url)
     with run_lock(engine):
         prepare(engine)
-        summary = run_cycle(engine, watchlist, (), obj.log_level, progress=sys.stderr.isatty() and not as_json)
+        summary = one_cycle(obj, engine, (), sys.stderr.isatty() and not as_json, workers, batch, cycle_timeout)
         sent = deliver(engine, subscribers) if subscribers else DeliverySummary()
     if as_json:
         echo_json({"crawl": crawl_json(summary), "delivery": delivery_json(sent), "subscribers_file": obj.subscribers_path if subscribers else None})
@@ -76,14 +96,24 @@ def run_cmd(obj: Context, as_json: bool) -> None:
 
 @main.command("serve")
 @click.option("--tick", type=float, default=60.0, show_default=True, help="Seconds between scheduler ticks (each crawls whatever is due).")
+@distributed
 @click.pass_obj
 @fail_cleanly
-def serve_cmd(obj: Context, tick: float) -> None:
+def serve_cmd(obj: Context, tick: float, workers: bool, batch: int, cycle_timeout: float) -> None:
     """Run as a daemon: poll each page at its own interval, send digests on time, stop cleanly on SIGTERM."""
     from kvwatch.daemon import DaemonSettings, serve
 
     obj.watchlist()  # fail fast on a bad watchlist
-    serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose, obj.log_json, obj.explicit_level))
+    if workers:  # fail fast on a missing or unreachable broker
+        from crawler.dispatch import BROKER_ENV, broker_url, check_broker
+
+        url = broker_url()
+        if not url:
+            raise UsageError(f"--workers needs the task broker's URL in ${BROKER_ENV}")
+        check_broker(url)
+    distributed = ("--workers", "--batch", str(batch), "--cycle-timeout", f"{cycle_timeout:g}") if workers else ()
+    serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose, obj.log_json, obj.explicit_level, distributed,
+                        max(3600.0, cycle_timeout + 1800) if workers else 3600.0))
 
 
 @main.command("test")

@@ -6,7 +6,8 @@ coalesced into one. Each tick:
 2. picks the pages that are due: last attempt + interval + a stable per-page jitter (up to a tenth
    of the interval), so 270 embassy pages on the same interval do not all fire at once;
 3. crawls them in a child `kvwatch crawl --only …` process (a Twisted reactor runs once per
-   process), which takes the database's run lock;
+   process), which takes the database's run lock; with `--workers`, that child sends them to the
+   fetch workers and waits for the store to hold them (crawler.dispatch), then analyses once;
 4. sends the digests that are due (the subscribers' own times come from their cadence).
 
 SIGTERM or SIGINT: no new tick starts; a running crawl child gets SIGTERM, finishes its in-flight
@@ -51,6 +52,8 @@ class DaemonSettings:
     verbose: int = 0
     log_json: bool = False
     log_level: str | None = None
+    distributed: tuple[str, ...] = ()  # `crawl` options when the fetch workers fetch (--workers --batch N --cycle-timeout S)
+    child_timeout: float = CHILD_TIMEOUT_SECONDS
 
     def child_command(self, *args: str, watchlist: str | None = None) -> tuple[list[str], dict[str, str]]:
         """A `kvwatch` child with every global option of the daemon; the database URL (and its
@@ -142,10 +145,11 @@ class Daemon:
             log.error("watchlist not reloaded, keeping the previous one: %s", exc)
 
     def crawl(self, due: tuple[str, ...]) -> None:
-        command, env = self.settings.child_command("crawl", *(arg for page_id in due for arg in ("--only", page_id)), watchlist=str(self.good_copy))
+        command, env = self.settings.child_command("crawl", *self.settings.distributed, *(arg for page_id in due for arg in ("--only", page_id)),
+                                                   watchlist=str(self.good_copy))
         self.child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
         try:
-            out, _ = self.child.communicate(timeout=CHILD_TIMEOUT_SECONDS)
+            out, _ = self.child.communicate(timeout=self.settings.child_timeout)
         except subprocess.TimeoutExpired:
             self.child.kill()
             out, _ = self.child.communicate()

@@ -30,7 +30,7 @@ def run_checks(db_url: str, watchlist_path: str, subscribers_path: str, how: dic
     files = f"watchlist {watchlist_path} ({how.get('watchlist', 'named')}); subscribers {subscribers_path} ({how.get('subscribers', 'named')}); " \
             f"database {masked(db_url)} ({how.get('database', 'named')})"
     watchlist, check = _watchlist(watchlist_path)
-    checks = [Check(True, "files", files), check, *_database(db_url), _browser(watchlist)]
+    checks = [Check(True, "files", files), check, *_database(db_url), _browser(watchlist), *_broker(watchlist, db_url)]
     subs, sub_check = _subscribers(subscribers_path, watchlist)
     checks.append(sub_check)
     if subs and any(s.email for s in subs):
@@ -95,6 +95,33 @@ def _browser(watchlist: Any) -> Check:
     if needing:
         return Check(False, "browser", f"{found.missing}; pages with render = \"browser\": {', '.join(needing[:5])}{' …' if len(needing) > 5 else ''}")
     return Check(True, "browser", f"none: a page behind a JavaScript challenge will be blocked. {found.missing[0].upper()}{found.missing[1:]}", warn=True)
+
+
+def _broker(watchlist: Any, db_url: str) -> list[Check]:
+    """With $KVWATCH_BROKER: does the broker answer, is the store one workers can share, and which regions
+    have a live worker (a region a page needs with no worker is a failure). Without it: regions are unused."""
+    from crawler import dispatch
+
+    needed = sorted({r for p in (watchlist.pages if watchlist else ()) if p.enabled for r in p.regions})
+    url = dispatch.broker_url()
+    if not url:
+        if needed:
+            return [Check(True, "broker", f"none ({dispatch.BROKER_ENV} not set): fine on one machine; the pages' regions "
+                          f"({', '.join(needed)}) apply only to `--workers` cycles", warn=True)]
+        return []
+    try:
+        workers = dispatch.live_workers(timeout=2.0)
+    except KvwatchError as exc:
+        return [Check(False, "broker", str(exc))]
+    checks = [Check(True, "broker", f"{dispatch.redacted(url)} answers; queues {dispatch.queue_name(None).rsplit('.', 1)[0]}.*")]
+    if not db_url.startswith("postgresql"):
+        checks.append(Check(False, "broker", f"fetch workers share a PostgreSQL store, not {masked(db_url)}"))
+    covered = {r for w in workers for r in w.regions}
+    live = ", ".join(f"{w.name} ({', '.join(w.regions)})" for w in workers) or "none"
+    missing = [r for r in needed if r not in covered]
+    checks.append(Check(not missing, "workers", f"live: {live}" + (f"; no worker for region {', '.join(missing)}" if missing else ""),
+                        warn=not workers and not missing))
+    return checks
 
 
 def _subscribers(path: str, watchlist: Any) -> tuple[tuple[Any, ...], Check]:

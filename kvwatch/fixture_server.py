@@ -34,6 +34,7 @@ class Route:
     behaviour: str = "serve"
     stall_seconds: float = 5.0
     solvable: bool = True  # challenge: does the script ever set the cookie the server wants?
+    allow_from: tuple[str, ...] = ()  # geography by the client's source address: others get a 403 "not in your region" page
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     via_proxy: bool
+    client: str = ""  # the source address the request came from
 
 
 class FixtureServer:
@@ -55,6 +57,8 @@ class FixtureServer:
         self.seen: list[Seen] = []
         self.inflight: dict[str, int] = {}
         self.max_inflight: dict[str, int] = {}
+        self.host_inflight: dict[str, int] = {}  # per Host header: concurrent requests now, and the most ever seen
+        self.max_host_inflight: dict[str, int] = {}
         self.stop_stalls = threading.Event()
         self.lock = threading.Lock()
         self.httpd = _Server((host, port), _Handler)
@@ -175,18 +179,21 @@ class _Handler(BaseHTTPRequestHandler):
         via_proxy = bool(parts.scheme)
         path = parts.path or "/"
         host = parts.hostname if via_proxy else (self.headers.get("Host") or "")
+        client = str(self.client_address[0])
         with fixture.lock:
-            fixture.seen.append(Seen(str(host), path, {k.lower(): v for k, v in self.headers.items()}, via_proxy))
-        with fixture.lock:
+            fixture.seen.append(Seen(str(host), path, {k.lower(): v for k, v in self.headers.items()}, via_proxy, client))
             fixture.inflight[path] = fixture.inflight.get(path, 0) + 1
             fixture.max_inflight[path] = max(fixture.max_inflight.get(path, 0), fixture.inflight[path])
+            fixture.host_inflight[str(host)] = fixture.host_inflight.get(str(host), 0) + 1
+            fixture.max_host_inflight[str(host)] = max(fixture.max_host_inflight.get(str(host), 0), fixture.host_inflight[str(host)])
         try:
-            self._serve(fixture, path, str(host or "").split(":")[0])
+            self._serve(fixture, path, str(host or "").split(":")[0], client)
         finally:
             with fixture.lock:
                 fixture.inflight[path] -= 1
+                fixture.host_inflight[str(host)] -= 1
 
-    def _serve(self, fixture: FixtureServer, path: str, host: str = "") -> None:
+    def _serve(self, fixture: FixtureServer, path: str, host: str = "", client: str = "") -> None:
         route = (fixture._answer(f"/{host}{path}") if host else None) or fixture._answer(path) or fixture._file(path) \
             or Route(404, b"<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
         if route.behaviour not in BEHAVIOURS:
@@ -198,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if route.behaviour == "stall":
             fixture.stop_stalls.wait(route.stall_seconds)
+        if route.allow_from and client not in route.allow_from:
+            route = Route(403, "<html><body><h1>403 Forbidden</h1><p>访问受限：该页面仅对本地区开放。</p></body></html>".encode(),
+                          {"Content-Type": "text/html; charset=utf-8"})
         host = self.headers.get("Host", "")
         if route.behaviour == "challenge" and _cookie(self.headers.get("Cookie", "")) != challenge_answer(host):
             route = Route(412, challenge_page(route.solvable), {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": "kvw_seed=41723; Path=/"})

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "sqlite:///kvwatch.db"
-HEAD = "0010"  # the newest migration in store/migrations/versions (tests/test_store.py holds the two together)
+HEAD = "0011"  # the newest migration in store/migrations/versions (tests/test_store.py holds the two together)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -7,6 +7,7 @@
     │   ├── DatabaseUnavailable  the database cannot be opened or reached
     │   ├── RunLocked            another run holds the database
     │   └── NotFound             an unknown page id, snapshot or date
+    ├── BrokerUnavailable      the fetch workers' task broker (KVWATCH_BROKER) cannot be reached
     ├── FetchError             one page could not be fetched (recorded, never raised past a run)
     └── DeliveryError          a channel did not confirm a message (kept pending, retried later)
 
@@ -48,6 +49,11 @@ class RunLocked(StoreError):
 
 class NotFound(StoreError):
     """An unknown page id, snapshot id or date."""
+
+
+class BrokerUnavailable(KvwatchError):
+    """The task broker of the fetch workers (KVWATCH_BROKER) cannot be reached; the message names it
+    without its password."""
 
 
 class FetchError(KvwatchError):

@@ -48,6 +48,8 @@ class Fetch(Base):
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"), nullable=True)
     via: Mapped[str] = mapped_column(String(10), default="plain", server_default="plain")  # plain | browser
     body_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # SHA-256 of a good fetch's body
+    region: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the fetching worker's region (distributed cycles)
+    cycle: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)  # the distributed cycle it belongs to
 
 
 class Snapshot(Base):

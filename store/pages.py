@@ -51,6 +51,7 @@ class PageHealth:
     reason: str            # the latest failure's reason, if failing
     moved_to: str = ""     # the URL the page now answers at, when it redirects
     via: str = ""          # how the last attempt fetched it: plain or browser
+    region: str = ""       # the region of the worker that made the last attempt (distributed cycles)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def health(session: Session) -> list[PageHealth]:
             failing_since=streak[0].started_at if streak else None,
             reason=streak[-1].reason if streak else "",
             moved_to=last.url if last and last.outcome in GOOD_OUTCOMES and last.url != page.url else "",
-            via=last.via if last else "",
+            via=last.via if last else "", region=(last.region or "") if last else "",
         ))
     return rows
 

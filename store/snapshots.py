@@ -33,6 +33,8 @@ class Attempt:
     last_modified: str | None = None
     via: str = "plain"  # plain | browser
     body_hash: str | None = None  # SHA-256 of the body (ok fetches)
+    region: str | None = None  # the region of the worker that fetched it (a distributed cycle); None on one machine
+    cycle: str | None = None  # the distributed cycle it belongs to
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def record(session: Session, attempt: Attempt, capture: Capture | None = None) -
         status=attempt.status, reason=attempt.reason, bytes=attempt.bytes, duration_ms=attempt.duration_ms,
         etag=attempt.etag if attempt.outcome == "ok" else None,
         last_modified=attempt.last_modified if attempt.outcome == "ok" else None, via=attempt.via,
-        body_hash=attempt.body_hash if attempt.outcome == "ok" else None,
+        body_hash=attempt.body_hash if attempt.outcome == "ok" else None, region=attempt.region, cycle=attempt.cycle,
     )
     session.add(fetch)
     snapshot_id, new = None, False

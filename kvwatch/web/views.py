@@ -57,7 +57,7 @@ def pages_view(session: Session, tag: str | None = None) -> dict[str, Any]:
             continue
         rows.append({"id": health.id, "name": health.name or health.id, "url": safe_url(health.url), "tags": page_tags, "enabled": health.enabled,
                      "last_good": iso(health.last_good), "last_change": iso(health.last_change), "snapshots": health.snapshots,
-                     "failures": health.failures, "reason": health.reason, "via": health.via or "plain", "last_outcome": health.last_outcome})
+                     "failures": health.failures, "reason": health.reason, "via": health.via or "plain", "region": health.region, "last_outcome": health.last_outcome})
     return {"tag": tag or "", "pages": rows}
 
 
@@ -68,7 +68,7 @@ def page_view(session: Session, page_id: str) -> dict[str, Any]:
     return {"id": page.id, "name": page.name or page.id, "url": safe_url(page.url), "tags": page.tags or {},
             "snapshots": [{"number": n, "id": s.id, "first_seen": iso(s.first_seen), "last_seen": iso(s.last_seen), "title": s.title, "chars": s[4]}
                           for n, s in enumerate(snaps, start=1)],
-            "attempts": [{"started_at": iso(f.started_at), "outcome": f.outcome, "status": f.status, "via": f.via, "reason": f.reason}
+            "attempts": [{"started_at": iso(f.started_at), "outcome": f.outcome, "status": f.status, "via": f.via, "region": f.region or "", "reason": f.reason}
                          for f in attempts(session, page_id, limit=20)]}
 
 
