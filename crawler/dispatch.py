@@ -8,8 +8,8 @@ Celery on RabbitMQ, and waits for the shared PostgreSQL store to hold every page
   worker that dies (kill -9, a lost machine) has its unacknowledged batch redelivered by RabbitMQ,
   and the worker that takes it skips the pages already stored for that cycle.
 - The scheduler holds the database's run lock for the whole cycle, then runs analysis once; a page
-  no worker settled by the cycle's deadline is recorded `interrupted`, naming the regions that did
-  not answer. Jobs expire at the deadline, so a worker that comes back later does not fetch them.
+  no worker settled by the cycle's deadline is recorded as an error naming the regions that did not
+  answer (so a region dark for several cycles raises a health notice). Jobs expire at the deadline, so a worker that comes back later does not fetch them.
 """
 
 from __future__ import annotations
@@ -119,18 +119,32 @@ def new_cycle() -> str:
     return f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def jobs_for(cycle: str, specs: list[PageSpec], batch: int, deadline: float, host_limit: int) -> list[Job]:
-    """Per first-choice region, batches of pages in which hosts take turns (a batch of one host's pages
+def first_region(spec: PageSpec, live: set[str] | None) -> int:
+    """Where in its list the page starts: its first region with a live worker (all of them when `live`
+    is unknown); the first when none of its regions has one (it waits there until the deadline)."""
+    if live is None:
+        return 0
+    return next((n for n, region in enumerate(spec.regions) if region in live), 0)
+
+
+def jobs_for(cycle: str, specs: list[PageSpec], batch: int, deadline: float, host_limit: int, live: set[str] | None = None) -> list[Job]:
+    """Per starting region, batches of pages in which hosts take turns (a batch of one host's pages
     would wait on that host's global slots while other hosts sit idle)."""
-    by_region: dict[str | None, dict[str, list[PageSpec]]] = defaultdict(lambda: defaultdict(list))
+    by_region: dict[str | None, dict[str, list[tuple[str, tuple[str, ...]]]]] = defaultdict(lambda: defaultdict(list))
+    dark: dict[str, int] = defaultdict(int)
     for spec in specs:
-        by_region[spec.regions[0] if spec.regions else None][urlsplit(spec.url).hostname or ""].append(spec)
+        start = first_region(spec, live) if spec.regions else 0
+        for skipped in spec.regions[:start]:
+            dark[skipped] += 1
+        region = spec.regions[start] if spec.regions else None
+        by_region[region][urlsplit(spec.url).hostname or ""].append((spec.id, spec.regions[start + 1:]))
+    for region, count in sorted(dark.items()):
+        log.warning("region %s: no live worker; %d pages sent to their next region", region, count)
     jobs = []
     for region, hosts in by_region.items():
-        order = [spec for turn in zip_longest(*hosts.values()) for spec in turn if spec is not None]
+        order = [page for turn in zip_longest(*hosts.values()) for page in turn if page is not None]
         for start in range(0, len(order), max(batch, 1)):
-            chunk = order[start:start + max(batch, 1)]
-            jobs.append(Job(cycle, region, tuple((s.id, s.regions[1:]) for s in chunk), deadline, host_limit))
+            jobs.append(Job(cycle, region, tuple(order[start:start + max(batch, 1)]), deadline, host_limit))
     return jobs
 
 
@@ -143,6 +157,17 @@ def send(app: Celery, jobs: list[Job]) -> None:
         if isinstance(exc, BrokerUnavailable):
             raise
         raise BrokerUnavailable(f"cannot send jobs to the task broker {redacted(str(app.conf.broker_url))}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def live_regions(app: Celery, timeout: float = 3.0) -> set[str] | None:
+    """The regions some worker answers for now; None when the question itself fails (then nothing is rerouted)."""
+    try:
+        queues = app.control.inspect(timeout=timeout).active_queues() or {}
+    except Exception as exc:  # a broker hiccup must not stop the cycle: route as the watchlist says
+        log.warning("could not ask which workers are live: %s", exc)
+        return None
+    prefix = queue_prefix() + "."
+    return {q["name"].removeprefix(prefix) for found in queues.values() for q in found}
 
 
 def settled(spec: PageSpec, attempts: list[tuple[str, str | None]]) -> bool:
@@ -160,7 +185,7 @@ def dispatch(engine: Engine, watchlist: Watchlist, app: Celery, only: tuple[str,
     specs = select_pages(watchlist, only)
     sync_watchlist(engine, watchlist)
     cycle, started, deadline = new_cycle(), utcnow(), time.time() + timeout
-    jobs = jobs_for(cycle, specs, batch, deadline, watchlist.crawl.concurrency_per_domain)
+    jobs = jobs_for(cycle, specs, batch, deadline, watchlist.crawl.concurrency_per_domain, live_regions(app))
     send(app, jobs)
     log.info("cycle %s: %d pages sent to workers as %d jobs (%s)", cycle, len(specs), len(jobs),
              ", ".join(f"{queue_name(r)} {n}" for r, n in sorted(_count(jobs).items())))
@@ -191,8 +216,9 @@ def _record_unsettled(engine: Engine, cycle: str, specs: list[PageSpec], timeout
             tried = {region for _, region in seen.get(spec.id, [])}
             left = [r for r in spec.regions if r not in tried] or [ANY]
             reason = f"not fetched: no worker of region {' or '.join(left)} fetched it within {timeout:g} s (is one running? see kvwatch workers)"
-            log.error(reason, extra={"page": spec.id, "url": spec.url, "outcome": "interrupted"})
-            record(session, Attempt(spec.id, spec.url, "interrupted", utcnow(), reason=reason, region=None, cycle=cycle))
+            log.error(reason, extra={"page": spec.id, "url": spec.url, "outcome": "error"})
+            # an error, not `interrupted`: a page no region polls for cycles on end is a health notice for the maintainer
+            record(session, Attempt(spec.id, spec.url, "error", utcnow(), reason=reason, region=None, cycle=cycle))
 
 
 def run_distributed(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), batch: int = BATCH, timeout: float = 3600.0) -> CrawlSummary:

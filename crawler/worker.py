@@ -65,6 +65,7 @@ def serve(settings: WorkerSettings) -> None:
     check_broker(url)
     Leases(make_engine(settings.db_url)).close()  # the shared store answers and is PostgreSQL, or a clear error now
     app = make_app(url)
+    app.conf.broker_connection_max_retries = None  # checked above; a broker lost later (a dark region's link) is retried for as long as it takes
     register(app, settings)
     queues = [queue_name(settings.region), queue_name(None)] if settings.region else [queue_name(None)]
     log.info("worker %s: consuming %s with %d slots", settings.name, ", ".join(queues), settings.concurrency)

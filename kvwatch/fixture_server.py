@@ -59,6 +59,7 @@ class FixtureServer:
         self.max_inflight: dict[str, int] = {}
         self.host_inflight: dict[str, int] = {}  # per Host header: concurrent requests now, and the most ever seen
         self.max_host_inflight: dict[str, int] = {}
+        self.client_inflight: dict[str, int] = {}  # per source address: requests being answered now
         self.stop_stalls = threading.Event()
         self.lock = threading.Lock()
         self.httpd = _Server((host, port), _Handler)
@@ -186,12 +187,14 @@ class _Handler(BaseHTTPRequestHandler):
             fixture.max_inflight[path] = max(fixture.max_inflight.get(path, 0), fixture.inflight[path])
             fixture.host_inflight[str(host)] = fixture.host_inflight.get(str(host), 0) + 1
             fixture.max_host_inflight[str(host)] = max(fixture.max_host_inflight.get(str(host), 0), fixture.host_inflight[str(host)])
+            fixture.client_inflight[client] = fixture.client_inflight.get(client, 0) + 1
         try:
             self._serve(fixture, path, str(host or "").split(":")[0], client)
         finally:
             with fixture.lock:
                 fixture.inflight[path] -= 1
                 fixture.host_inflight[str(host)] -= 1
+                fixture.client_inflight[client] -= 1
 
     def _serve(self, fixture: FixtureServer, path: str, host: str = "", client: str = "") -> None:
         route = (fixture._answer(f"/{host}{path}") if host else None) or fixture._answer(path) or fixture._file(path) \
