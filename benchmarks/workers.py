@@ -24,8 +24,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.cycle import page  # noqa: E402 - the same pages as the single-machine benchmark
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cycle import page  # noqa: E402 - the same pages as the single-machine benchmark
+
 from kvwatch.fixture_server import FixtureServer, Route  # noqa: E402
 
 PG = os.environ.get("KVWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
