@@ -1,7 +1,7 @@
 """Fetch-worker benchmark: 3,000 pages of ~30 KB on 300 loopback hosts (127.0.1.x …), fetched by 1, 2
 and 4 `kvwatch worker` processes through RabbitMQ into PostgreSQL, against one machine alone.
 
-    python benchmarks/workers.py [--pages 3000] [--hosts 300] [--workers 1,2,4] [--batch 200]
+    python benchmarks/workers.py [--pages 3000] [--hosts 300] [--workers 1,2,4] [--batch 0]
 
 For each setting, on a fresh database: a first cycle (every page new) and a later cycle (only noise
 changed). Prints per cycle: wall seconds; kvwatch CPU seconds (the scheduler, the workers and their
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=3000)
     parser.add_argument("--hosts", type=int, default=300)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=0, help="pages per job (0: kvwatch's default, about two jobs per worker)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kvwatch-workers-"))
     servers = [FixtureServer(work, host=f"127.0.{1 + h // 250}.{1 + h % 250}").__enter__() for h in range(args.hosts)]
@@ -61,7 +61,7 @@ def main() -> None:
         urls = [servers[i % args.hosts].url(f"p{i}.html") for i in range(args.pages)]
         crawl = "[crawl]\nautothrottle = false\ndelay = 0\nconcurrency = 32\nconcurrency_per_domain = 2\nretries = 0\ntimeout = 20\n"
         (work / "watchlist.toml").write_text(crawl + "\n".join(f'[[page]]\nid = "p{i}"\nurl = "{u}"\n' for i, u in enumerate(urls)), encoding="utf-8")
-        print(f"{args.pages} pages of {len(page(0, 0)) / 1024:.1f} KB on {args.hosts} loopback hosts; 2 per host (global), batches of {args.batch}; "
+        print(f"{args.pages} pages of {len(page(0, 0)) / 1024:.1f} KB on {args.hosts} loopback hosts; 2 per host (global), batches of {args.batch or 'about two per worker'}; "
               f"{os.cpu_count()} CPUs")
         print(f"{'setting':>16} {'cycle':>6} {'wall s':>7} {'kvwatch CPU s':>13} {'scheduler':>9} {'workers':>8} {'machine CPU s':>13}")
         for setting in ["alone", *args.workers.split(",")]:

@@ -42,7 +42,10 @@ PREFIX_ENV = "KVWATCH_QUEUE_PREFIX"  # queue, exchange and control names start w
 TASK = "kvwatch.fetch_batch"
 ANY = "any"
 POLL_SECONDS = 0.5                   # how often the scheduler looks at the store while a cycle runs
-BATCH = 200                          # pages per job: a job costs a worker one Scrapy process start (about a second of CPU)
+AUTO = 0                             # --batch 0: size jobs by the live workers (`batch_size`)
+JOBS_PER_WORKER = 2                  # ... so each worker gets about two jobs per cycle: few process starts, and the work still evens out
+SMALLEST, LARGEST = 20, 500          # pages per automatic job (a job costs a worker one Scrapy process start, about a second of CPU)
+FALLBACK_BATCH = 200                 # pages per job when who is live is unknown
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,16 @@ def new_cycle() -> str:
     return f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def first_region(spec: PageSpec, live: set[str] | None) -> int:
+def batch_size(batch: int, pages: int, workers: int | None) -> int:
+    """Pages per job for one queue: `batch` when given; else about JOBS_PER_WORKER jobs per live worker."""
+    if batch != AUTO:
+        return batch
+    if not workers:
+        return FALLBACK_BATCH
+    return min(max(-(-pages // (workers * JOBS_PER_WORKER)), SMALLEST), LARGEST)
+
+
+def first_region(spec: PageSpec, live: dict[str, int] | None) -> int:
     """Where in its list the page starts: its first region with a live worker (all of them when `live`
     is unknown); the first when none of its regions has one (it waits there until the deadline)."""
     if live is None:
@@ -127,7 +139,7 @@ def first_region(spec: PageSpec, live: set[str] | None) -> int:
     return next((n for n, region in enumerate(spec.regions) if region in live), 0)
 
 
-def jobs_for(cycle: str, specs: list[PageSpec], batch: int, deadline: float, host_limit: int, live: set[str] | None = None) -> list[Job]:
+def jobs_for(cycle: str, specs: list[PageSpec], batch: int, deadline: float, host_limit: int, live: dict[str, int] | None = None) -> list[Job]:
     """Per starting region, batches of pages in which hosts take turns (a batch of one host's pages
     would wait on that host's global slots while other hosts sit idle)."""
     by_region: dict[str | None, dict[str, list[tuple[str, tuple[str, ...]]]]] = defaultdict(lambda: defaultdict(list))
@@ -143,8 +155,9 @@ def jobs_for(cycle: str, specs: list[PageSpec], batch: int, deadline: float, hos
     jobs = []
     for region, hosts in by_region.items():
         order = [page for turn in zip_longest(*hosts.values()) for page in turn if page is not None]
-        for start in range(0, len(order), max(batch, 1)):
-            jobs.append(Job(cycle, region, tuple(order[start:start + max(batch, 1)]), deadline, host_limit))
+        size = batch_size(batch, len(order), None if live is None else live.get(region or ANY, 0))
+        for start in range(0, len(order), size):
+            jobs.append(Job(cycle, region, tuple(order[start:start + size]), deadline, host_limit))
     return jobs
 
 
@@ -159,15 +172,20 @@ def send(app: Celery, jobs: list[Job]) -> None:
         raise BrokerUnavailable(f"cannot send jobs to the task broker {redacted(str(app.conf.broker_url))}: {' '.join(str(exc).split())[:200]}") from None
 
 
-def live_regions(app: Celery, timeout: float = 3.0) -> set[str] | None:
-    """The regions some worker answers for now; None when the question itself fails (then nothing is rerouted)."""
+def live_regions(app: Celery, timeout: float = 3.0) -> dict[str, int] | None:
+    """Per region (and `any`), how many workers answer for it now; None when the question itself fails
+    (then nothing is rerouted, and jobs have FALLBACK_BATCH pages)."""
     try:
         queues = app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception as exc:  # a broker hiccup must not stop the cycle: route as the watchlist says
         log.warning("could not ask which workers are live: %s", exc)
         return None
     prefix = queue_prefix() + "."
-    return {q["name"].removeprefix(prefix) for found in queues.values() for q in found}
+    counts: dict[str, int] = defaultdict(int)
+    for found in queues.values():
+        for q in found:
+            counts[q["name"].removeprefix(prefix)] += 1
+    return dict(counts)
 
 
 def settled(spec: PageSpec, attempts: list[tuple[str, str | None]]) -> bool:
@@ -178,7 +196,7 @@ def settled(spec: PageSpec, attempts: list[tuple[str, str | None]]) -> bool:
     return bool(attempts) and (not spec.regions or any(region == spec.regions[-1] for _, region in attempts))
 
 
-def dispatch(engine: Engine, watchlist: Watchlist, app: Celery, only: tuple[str, ...] = (), batch: int = BATCH,
+def dispatch(engine: Engine, watchlist: Watchlist, app: Celery, only: tuple[str, ...] = (), batch: int = AUTO,
              timeout: float = 3600.0) -> CrawlSummary:
     """One distributed crawl: send the pages to the workers, wait until the store holds every page's
     attempt for this cycle (or the deadline passes), and return the cycle's summary."""
@@ -221,7 +239,7 @@ def _record_unsettled(engine: Engine, cycle: str, specs: list[PageSpec], timeout
             record(session, Attempt(spec.id, spec.url, "error", utcnow(), reason=reason, region=None, cycle=cycle))
 
 
-def run_distributed(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), batch: int = BATCH, timeout: float = 3600.0) -> CrawlSummary:
+def run_distributed(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] = (), batch: int = AUTO, timeout: float = 3600.0) -> CrawlSummary:
     """`kvwatch crawl --workers`: one cycle fetched by the workers, then analysis, once, here."""
     from crawler.analyse import analyse
 

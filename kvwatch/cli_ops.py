@@ -16,7 +16,8 @@ def distributed(func: Any) -> Any:
     """--workers, --batch and --cycle-timeout: fetch through the fetch workers instead of in this process."""
     func = click.option("--cycle-timeout", type=click.FloatRange(1), default=3600.0, show_default=True, metavar="SECONDS",
                         help="With --workers: pages no worker fetched by then are recorded interrupted.")(func)
-    func = click.option("--batch", type=click.IntRange(1), default=200, show_default=True, help="With --workers: pages per job.")(func)
+    func = click.option("--batch", type=click.IntRange(0), default=0, show_default=True,
+                        help="With --workers: pages per job; 0 sizes jobs so each live worker gets about two (20 to 500 pages).")(func)
     return click.option("--workers", is_flag=True, help="Fetch through the fetch workers (kvwatch worker) via the broker in $KVWATCH_BROKER; "
                         "analysis and delivery still run here, once.")(func)
 

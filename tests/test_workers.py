@@ -297,13 +297,13 @@ def test_a_dark_region_sends_its_pages_on_and_a_page_with_nowhere_to_go_is_inter
 
 
 @pytest.mark.parametrize(("regions", "live", "start"), [
-    (("cn", "eu"), None, 0),            # not known who is live: the watchlist's order
-    (("cn", "eu"), {"cn", "eu"}, 0),
-    (("cn", "eu"), {"eu"}, 1),          # cn dark: eu
-    (("cn", "eu", "sg"), {"sg"}, 2),
-    (("cn", "eu"), set(), 0),           # nobody: wait in cn's queue until the deadline
+    (("cn", "eu"), None, 0),                # not known who is live: the watchlist's order
+    (("cn", "eu"), {"cn": 1, "eu": 2}, 0),
+    (("cn", "eu"), {"eu": 1}, 1),           # cn dark: eu
+    (("cn", "eu", "sg"), {"sg": 3}, 2),
+    (("cn", "eu"), {}, 0),                  # nobody: wait in cn's queue until the deadline
 ])
-def test_a_page_starts_at_its_first_live_region(regions: tuple[str, ...], live: set[str] | None, start: int) -> None:
+def test_a_page_starts_at_its_first_live_region(regions: tuple[str, ...], live: dict[str, int] | None, start: int) -> None:
     from crawler.dispatch import first_region, jobs_for
     from crawler.watchlist import PageSpec
 
@@ -311,6 +311,20 @@ def test_a_page_starts_at_its_first_live_region(regions: tuple[str, ...], live: 
     assert first_region(spec, live) == start
     (job,) = jobs_for("c", [spec], 10, 0.0, 2, live)
     assert job.region == regions[start] and job.pages == (("p", regions[start + 1:]),)
+
+
+@pytest.mark.parametrize(("batch", "pages", "workers", "size"), [
+    (7, 3000, 4, 7),          # as asked
+    (0, 3000, 1, 500),        # two jobs a worker, at most 500 pages
+    (0, 3000, 4, 375),
+    (0, 30, 4, 20),           # at least 20
+    (0, 3000, 0, 200),        # nobody answered (yet): the fallback
+    (0, 3000, None, 200),
+])
+def test_jobs_are_sized_by_the_live_workers(batch: int, pages: int, workers: int | None, size: int) -> None:
+    from crawler.dispatch import batch_size
+
+    assert batch_size(batch, pages, workers) == size
 
 
 def test_jobs_take_hosts_in_turn_and_split_by_region() -> None:
