@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="pages per job (0: kvwatch's default, about two jobs per worker)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kvwatch-workers-"))
+    print(f"workers' logs in {work}")
     servers = [FixtureServer(work, host=f"127.0.{1 + h // 250}.{1 + h % 250}").__enter__() for h in range(args.hosts)]
     try:
         urls = [servers[i % args.hosts].url(f"p{i}.html") for i in range(args.pages)]
@@ -83,7 +84,7 @@ def bench(setting: str, work: Path, servers: list[FixtureServer], pages: int, ba
         subprocess.run([sys.executable, "-m", "kvwatch", "doctor"], cwd=work, env=env, capture_output=True, check=False)  # migrates
         if setting != "alone":
             workers = [subprocess.Popen([sys.executable, "-m", "kvwatch", "worker", "--region", f"w{n}"], cwd=work, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in range(int(setting))]
+                                        stdout=subprocess.DEVNULL, stderr=(work / f"worker-{setting}-{n}.log").open("wb")) for n in range(int(setting))]
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # bounded: until every worker answers
                 out = subprocess.run([sys.executable, "-m", "kvwatch", "workers", "--json", "--timeout", "1"], cwd=work, env=env, capture_output=True, text=True)

@@ -151,7 +151,10 @@ def run_batch(engine: Engine, watchlist: Watchlist, job: Job, region: str | None
                  len(todo), len(done), len(job.pages) - len(mine) - len(unknown))
         if not todo:
             return None
-        return crawl(engine, watchlist, todo, log_level, origin=Origin(region, job.cycle, job.host_limit, job.deadline, source_address))
+        summary = crawl(engine, watchlist, todo, log_level, origin=Origin(region, job.cycle, job.host_limit, job.deadline, source_address))
+        log.info("cycle %s, %s: %d pages fetched; CPU seconds %s (process %.2f)", job.cycle, region or ANY, len(todo),
+                 ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in summary.cpu.items()), time.process_time())
+        return summary
     finally:
         leases.close()
 
