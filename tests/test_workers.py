@@ -165,7 +165,7 @@ def test_every_page_is_fetched_from_a_region_that_can_read_it(cluster: Cluster, 
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(cluster: Cluster, pg_url: str, tmp_path: Path) -> None:
-    count = 18
+    count = 36  # 12 jobs of 3 for 3 workers: the victim is sure to be mid-way through a later job
     with FixtureServer(PAGES) as server:
         for n in range(count):
             server.route(f"k{n}.html", Route(200, body(f"k{n}"), {"Content-Type": "text/html; charset=utf-8"}, behaviour="stall", stall_seconds=0.6))
