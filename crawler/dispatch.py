@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from crawler.cycle import CrawlSummary, select_pages, summarize, sync_watchlist
 from crawler.watchlist import PageSpec, Watchlist
-from store.db import session_scope, utcnow
+from store.db import masked, session_scope, utcnow
 from store.errors import BrokerUnavailable, ConfigError
 from store.leases import fetched_in_cycle
 from store.snapshots import Attempt, record
@@ -84,12 +84,6 @@ def queue_name(region: str | None) -> str:
     return f"{queue_prefix()}.{region or ANY}"
 
 
-def redacted(url: str) -> str:
-    """The broker URL with its password hidden, for messages and logs."""
-    parts = urlsplit(url)
-    return url.replace(f":{parts.password}@", ":***@") if parts.password else url
-
-
 def make_app(url: str) -> Celery:
     """The Celery app both roles share: late acknowledgement, a worker slot takes one job at a time,
     no result backend (the store is the result), and its own control exchange per queue prefix."""
@@ -115,7 +109,20 @@ def check_broker(url: str, timeout: float = 5.0) -> None:
         with Connection(url, connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:  # kombu raises the transport's own errors (socket, AMQP, auth)
-        raise BrokerUnavailable(f"cannot reach the task broker {redacted(url)}: {' '.join(str(exc).split())[:200]}") from None
+        raise _unavailable("cannot reach", url, exc) from None
+
+
+def require_broker() -> str:
+    """The broker's URL from the environment, once it answers; a ConfigError when none is set."""
+    url = broker_url()
+    if not url:
+        raise ConfigError(BROKER_ENV, "fetch workers need the task broker's URL in the environment (amqp://user:password@host:5672//)")
+    check_broker(url)
+    return url
+
+
+def _unavailable(what: str, url: str, exc: Exception) -> BrokerUnavailable:
+    return BrokerUnavailable(f"{what} the task broker {masked(url)}: {' '.join(str(exc).split())[:200]}")
 
 
 def new_cycle() -> str:
@@ -162,14 +169,14 @@ def jobs_for(cycle: str, specs: list[PageSpec], batch: int, deadline: float, hos
 
 
 def send(app: Celery, jobs: list[Job]) -> None:
+    if not jobs:  # most jobs forward nothing: no connection for nothing
+        return
     try:
         with app.producer_or_acquire() as producer:
             for job in jobs:
                 app.send_task(TASK, kwargs=job.message(), queue=queue_name(job.region), expires=job.deadline - time.time(), producer=producer)
-    except Exception as exc:
-        if isinstance(exc, BrokerUnavailable):
-            raise
-        raise BrokerUnavailable(f"cannot send jobs to the task broker {redacted(str(app.conf.broker_url))}: {' '.join(str(exc).split())[:200]}") from None
+    except Exception as exc:  # kombu's connection and channel errors
+        raise _unavailable("cannot send jobs to", str(app.conf.broker_url), exc) from None
 
 
 def live_regions(app: Celery, timeout: float = 3.0) -> dict[str, int] | None:
@@ -180,12 +187,17 @@ def live_regions(app: Celery, timeout: float = 3.0) -> dict[str, int] | None:
     except Exception as exc:  # a broker hiccup must not stop the cycle: route as the watchlist says
         log.warning("could not ask which workers are live: %s", exc)
         return None
-    prefix = queue_prefix() + "."
     counts: dict[str, int] = defaultdict(int)
-    for found in queues.values():
-        for q in found:
-            counts[q["name"].removeprefix(prefix)] += 1
+    for regions in _regions_by_worker(queues).values():
+        for region in regions:
+            counts[region] += 1
     return dict(counts)
+
+
+def _regions_by_worker(active_queues: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[str, ...]]:
+    """Celery's `active_queues` reply as worker → the regions (and `any`) it consumes."""
+    prefix = queue_prefix() + "."
+    return {name: tuple(sorted(q["name"].removeprefix(prefix) for q in queues)) for name, queues in active_queues.items()}
 
 
 def settled(spec: PageSpec, attempts: list[tuple[str, str | None]]) -> bool:
@@ -243,10 +255,7 @@ def run_distributed(engine: Engine, watchlist: Watchlist, only: tuple[str, ...] 
     """`kvwatch crawl --workers`: one cycle fetched by the workers, then analysis, once, here."""
     from crawler.analyse import analyse
 
-    url = broker_url()
-    if not url:
-        raise ConfigError(BROKER_ENV, "--workers needs the task broker's URL in the environment (amqp://user:password@host:5672//)")
-    check_broker(url)
+    url = require_broker()
     started = time.process_time()
     summary = dispatch(engine, watchlist, make_app(url), only, batch, timeout)
     dispatched = time.process_time()
@@ -264,16 +273,10 @@ class LiveWorker:
 
 def live_workers(timeout: float = 2.0) -> list[LiveWorker]:
     """The workers that answer within `timeout`, their regions, and their running jobs."""
-    url = broker_url()
-    if not url:
-        raise ConfigError(BROKER_ENV, "no task broker configured: set it in the environment (amqp://user:password@host:5672//)")
-    check_broker(url)
-    inspect = make_app(url).control.inspect(timeout=timeout)
-    queues, active = inspect.active_queues() or {}, inspect.active() or {}
-    prefix = queue_prefix() + "."
+    inspect = make_app(require_broker()).control.inspect(timeout=timeout)
+    queues, active = _regions_by_worker(inspect.active_queues() or {}), inspect.active() or {}
     workers = []
-    for name in sorted(queues):
-        regions = tuple(sorted(q["name"].removeprefix(prefix) for q in queues[name]))
+    for name, regions in sorted(queues.items()):
         jobs = []
         for running in active.get(name, []):
             job = Job.from_message(running.get("kwargs") or {})

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from crawler.cycle import CrawlSummary, crawl
-from crawler.dispatch import ANY, TASK, Job, broker_url, check_broker, make_app, queue_name, send
+from crawler.dispatch import ANY, TASK, Job, make_app, queue_name, require_broker, send
 from crawler.slots import Origin
 from crawler.watchlist import Watchlist
 from store.db import make_engine, session_scope, utcnow
-from store.errors import ConfigError
 from store.leases import Leases, fetched_in_cycle
 from store.snapshots import Attempt, record
 
@@ -59,11 +58,10 @@ class WorkerSettings:
 
 def serve(settings: WorkerSettings) -> None:
     """Run the worker until SIGTERM (a warm shutdown: running jobs finish first)."""
-    url = broker_url()
-    if not url:
-        raise ConfigError("KVWATCH_BROKER", "a worker needs the task broker's URL in the environment (amqp://user:password@host:5672//)")
-    check_broker(url)
-    Leases(make_engine(settings.db_url)).close()  # the shared store answers and is PostgreSQL, or a clear error now
+    url = require_broker()
+    engine = make_engine(settings.db_url)
+    Leases(engine).close()  # the shared store answers and is PostgreSQL, or a clear error now
+    engine.dispose()
     app = make_app(url)
     app.conf.broker_connection_max_retries = None  # checked above; a broker lost later (a dark region's link) is retried for as long as it takes
     register(app, settings)
@@ -83,11 +81,13 @@ def register(app: Celery, settings: WorkerSettings) -> None:
             log.warning("cycle %s is over: %d pages not fetched by this worker", job.cycle, len(job.pages))
             return
         code = run_child(settings, job)
-        missing = unfetched(engine, job)
+        with session_scope(engine) as session:
+            seen = fetched_in_cycle(session, job.cycle, job.page_ids, region=job.region)
+        missing = [page for page in job.page_ids if page not in seen]
         if missing:  # the child crashed (out of memory, a lost store) or stopped early: again, twice at most, then the deadline decides
             log.error("batch of %d pages for cycle %s exited %s with %d pages not fetched; retrying", len(job.pages), job.cycle, code, len(missing))
             raise task.retry(countdown=2)
-        forward(app, engine, job)
+        send(app, onward(job, seen))
 
 
 def run_child(settings: WorkerSettings, job: Job) -> int:
@@ -103,25 +103,16 @@ def run_child(settings: WorkerSettings, job: Job) -> int:
     return child.returncode
 
 
-def unfetched(engine: Engine, job: Job) -> list[str]:
-    """The job's pages with no attempt from this region in this cycle yet."""
-    with session_scope(engine) as session:
-        seen = fetched_in_cycle(session, job.cycle, job.page_ids, region=job.region)
-    return [page for page in job.page_ids if page not in seen]
-
-
-def forward(app: Celery, engine: Engine, job: Job) -> None:
-    """Pages this region could only get `blocked` go to the next region of their list, same cycle."""
-    with session_scope(engine) as session:
-        seen = fetched_in_cycle(session, job.cycle, job.page_ids, region=job.region)
-    onward: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
+def onward(job: Job, seen: dict[str, list[tuple[str, str | None]]]) -> list[Job]:
+    """Jobs for the pages this region could only get `blocked`: the next region of each one's list, same cycle."""
+    by_region: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
     for page, rest in job.pages:
         attempts = seen.get(page, [])
         if rest and attempts and all(outcome == "blocked" for outcome, _ in attempts):
-            onward[rest[0]].append((page, rest[1:]))
-    for region, pages in onward.items():
+            by_region[rest[0]].append((page, rest[1:]))
+    for region, pages in by_region.items():
         log.info("cycle %s: %d pages blocked from %s, sent to %s", job.cycle, len(pages), job.region or ANY, region)
-    send(app, [Job(job.cycle, region, tuple(pages), job.deadline, job.host_limit) for region, pages in onward.items()])
+    return [Job(job.cycle, region, tuple(pages), job.deadline, job.host_limit) for region, pages in by_region.items()]
 
 
 def die_with_parent() -> None:

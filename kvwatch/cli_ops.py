@@ -9,7 +9,6 @@ import click
 
 from kvwatch.cli import Context, echo_json, fail_cleanly, iso, main, parse_time
 from kvwatch.cli_notify import delivery_json
-from store.errors import UsageError
 
 
 def distributed(func: Any) -> Any:
@@ -106,12 +105,9 @@ def serve_cmd(obj: Context, tick: float, workers: bool, batch: int, cycle_timeou
 
     obj.watchlist()  # fail fast on a bad watchlist
     if workers:  # fail fast on a missing or unreachable broker
-        from crawler.dispatch import BROKER_ENV, broker_url, check_broker
+        from crawler.dispatch import require_broker
 
-        url = broker_url()
-        if not url:
-            raise UsageError(f"--workers needs the task broker's URL in ${BROKER_ENV}")
-        check_broker(url)
+        require_broker()
     distributed = ("--workers", "--batch", str(batch), "--cycle-timeout", f"{cycle_timeout:g}") if workers else ()
     serve(DaemonSettings(obj.db_url, obj.watchlist_path, obj.subscribers_path, tick, obj.verbose, obj.log_json, obj.explicit_level, distributed,
                         max(3600.0, cycle_timeout + 1800) if workers else 3600.0))

@@ -113,7 +113,7 @@ def _broker(watchlist: Any, db_url: str) -> list[Check]:
         workers = dispatch.live_workers(timeout=2.0)
     except KvwatchError as exc:
         return [Check(False, "broker", str(exc))]
-    checks = [Check(True, "broker", f"{dispatch.redacted(url)} answers; queues {dispatch.queue_name(None).rsplit('.', 1)[0]}.*")]
+    checks = [Check(True, "broker", f"{masked(url)} answers; queues {dispatch.queue_name(None).rsplit('.', 1)[0]}.*")]
     if not db_url.startswith("postgresql"):
         checks.append(Check(False, "broker", f"fetch workers share a PostgreSQL store, not {masked(db_url)}"))
     covered = {r for w in workers for r in w.regions}

@@ -148,7 +148,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def masked(url: str | URL) -> str:
-    """A database URL fit to show: its password replaced by ***."""
+    """A database or broker URL fit to show: its password replaced by ***."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:

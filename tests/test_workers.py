@@ -5,6 +5,7 @@ Skips with the reason when PostgreSQL or the broker does not answer."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -73,7 +74,7 @@ class Cluster:
     def wait_live(self, regions: set[str]) -> None:
         def live() -> bool:
             out = kvwatch("workers", "--json", "--timeout", "1", cwd=self.cwd, env=self.env)
-            return out.returncode == 0 and {r for w in __import__("json").loads(out.stdout) for r in w["regions"]} >= regions
+            return out.returncode == 0 and {r for w in json.loads(out.stdout) for r in w["regions"]} >= regions
         wait_for(live, f"workers of {sorted(regions)} to answer", timeout=60, every=0.5)
 
     def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
